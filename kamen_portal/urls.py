@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from members import views as member_views
+
+admin.site.site_header = _("Kamen portal administration")
+admin.site.site_title = _("Kamen portal admin")
+admin.site.index_title = _("Staff workspace")
+
+urlpatterns = [
+    path("", member_views.home, name="home"),
+    path("i18n/setlang/", member_views.set_language, name="set_language"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("members.urls")),
+]
+
+if settings.DEBUG:
+    # Lets developers preview the error pages at /__errors__/404 and /500.
+    from django.views.defaults import page_not_found, server_error
+
+    urlpatterns += [
+        path("__errors__/404", page_not_found, {"exception": Exception()}),
+        path("__errors__/500", server_error),
+    ]

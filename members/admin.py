@@ -1,0 +1,58 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import MemberProfile, User
+
+
+class MemberProfileInline(admin.StackedInline):
+    model = MemberProfile
+    can_delete = False
+    extra = 0
+    readonly_fields = ("member_no", "created_at")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "member_no", "is_staff", "is_active", "date_joined")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "member__member_no", "first_name", "last_name")
+    list_select_related = ("member",)
+    inlines = (MemberProfileInline,)
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
+    )
+
+    @admin.display(description=_("member number"), ordering="member__member_no")
+    def member_no(self, obj: User) -> str:
+        profile = getattr(obj, "member", None)
+        return profile.member_no if profile else "—"
+
+
+@admin.register(MemberProfile)
+class MemberProfileAdmin(admin.ModelAdmin):
+    list_display = ("member_no", "email", "tier", "status", "expires_at", "language")
+    list_filter = ("tier", "status", "language")
+    search_fields = ("member_no", "user__email")
+    list_select_related = ("user",)
+    readonly_fields = ("member_no", "user", "created_at")
+    ordering = ("-created_at",)
+
+    @admin.display(description=_("email"), ordering="user__email")
+    def email(self, obj: MemberProfile) -> str:
+        return obj.user.email
+
+    def has_add_permission(self, request) -> bool:
+        # Profiles come with their accounts; creating one by hand would leave
+        # a member without a login.
+        return False

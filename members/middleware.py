@@ -1,0 +1,61 @@
+import zoneinfo
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
+
+_SUPPORTED = {code for code, _name in settings.LANGUAGES}
+
+
+def _profile(request: HttpRequest):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return getattr(user, "member", None)
+
+
+class MemberLocaleMiddleware:
+    """Chinese first: the language is the member's saved choice, else the
+    language cookie set by the switcher, else zh-hans.
+
+    The browser's Accept-Language is deliberately ignored: the portal's
+    audience reads Chinese first, and an English browser in an internet café
+    should not surprise a member; English is one click away.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = settings.LANGUAGE_CODE
+        cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if cookie in _SUPPORTED:
+            language = cookie
+        profile = _profile(request)
+        if profile is not None and profile.language in _SUPPORTED:
+            language = profile.language
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Cookie",))
+        response.headers.setdefault("Content-Language", translation.get_language())
+        return response
+
+
+class MemberTimezoneMiddleware:
+    """Show times in the member's time zone (default Asia/Shanghai)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        profile = _profile(request)
+        if profile is not None:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(profile.timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

@@ -1,0 +1,143 @@
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MEMBER_NO_PATTERN = r"^KM\d{8}$"
+
+
+class UserManager(BaseUserManager):
+    """Users are identified by email; there is no username."""
+
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields):
+        extra_fields["is_staff"] = True
+        extra_fields["is_superuser"] = True
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    username = None
+    email = models.EmailField(_("email address"), unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Tier(models.TextChoices):
+    BASIC = "basic", _("Basic")
+    SILVER = "silver", _("Silver")
+    GOLD = "gold", _("Gold")
+    DIAMOND = "diamond", _("Diamond")
+
+
+class MemberStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    CLOSED = "closed", _("Closed")
+
+
+def validate_timezone(value: str) -> None:
+    # Validated rather than offered as `choices`: the tz database differs
+    # between machines, and choices would make migrations depend on it.
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(_("Unknown time zone: %(name)s"), params={"name": value}) from exc
+
+
+class MemberProfile(models.Model):
+    """The member side of an account: member number and membership."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member"
+    )
+    member_no = models.CharField(
+        _("member number"),
+        max_length=10,
+        unique=True,
+        validators=[RegexValidator(MEMBER_NO_PATTERN)],
+        help_text=_("KM followed by 8 digits, shown to the member."),
+    )
+    tier = models.CharField(
+        _("tier"), max_length=16, choices=Tier.choices, default=Tier.BASIC
+    )
+    expires_at = models.DateTimeField(
+        _("membership expires at"),
+        null=True,
+        blank=True,
+        help_text=_("Empty when the member has never had a paid membership."),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=MemberStatus.choices,
+        default=MemberStatus.ACTIVE,
+    )
+    language = models.CharField(
+        _("preferred language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="zh-hans",
+    )
+    timezone = models.CharField(
+        _("time zone"), max_length=64, validators=[validate_timezone], default="Asia/Shanghai"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member profile")
+        verbose_name_plural = _("member profiles")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(member_no__regex=MEMBER_NO_PATTERN),
+                name="member_no_format",
+            )
+        ]
+        indexes = [models.Index(fields=["tier", "status"])]
+
+    def __str__(self) -> str:
+        return self.member_no
+
+    def membership_is_active(self, *, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.status == MemberStatus.ACTIVE
+            and self.expires_at is not None
+            and self.expires_at > now
+        )
+
+    def remaining(self, *, now: datetime | None = None) -> timedelta:
+        now = now or timezone.now()
+        if self.expires_at is None or self.expires_at <= now:
+            return timedelta(0)
+        return self.expires_at - now
