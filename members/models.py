@@ -88,9 +88,7 @@ class MemberProfile(models.Model):
         validators=[RegexValidator(MEMBER_NO_PATTERN)],
         help_text=_("KM followed by 8 digits, shown to the member."),
     )
-    tier = models.CharField(
-        _("tier"), max_length=16, choices=Tier.choices, default=Tier.BASIC
-    )
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, default=Tier.BASIC)
     expires_at = models.DateTimeField(
         _("membership expires at"),
         null=True,

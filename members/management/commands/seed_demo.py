@@ -36,9 +36,7 @@ def _permissions(codes: list[str]) -> list[Permission]:
     perms = []
     for code in codes:
         app_label, codename = code.split(".")
-        perms.append(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
+        perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return perms
 
 
@@ -63,7 +61,9 @@ class Command(BaseCommand):
                 profile.tier = tier
                 profile.expires_at = now + validity
                 profile.save(update_fields=["tier", "expires_at"])
-            self.stdout.write(f"member   {email:<26} {profile.member_no}  {profile.get_tier_display()}")
+            self.stdout.write(
+                f"member   {email:<26} {profile.member_no}  {profile.get_tier_display()}"
+            )
 
         for email, group_name, _superuser in DEMO_STAFF:
             user = self._user(email, is_staff=True)

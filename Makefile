@@ -1,0 +1,58 @@
+# Kamen member portal. Quick start: `make run` (try it) and `make test` (run the suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PORT   ?= 8000
+
+.PHONY: run test bench lint format messages compilemessages migrate seed install install-dev clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Reinstall only when the requirement files change.
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+compilemessages: $(VENV)/.installed
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=var --verbosity=0
+
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages --locale=zh_Hans --locale=en --ignore=.venv --ignore=var --ignore=tests --ignore=benchmarks --no-obsolete
+	$(PY) manage.py makemessages -d djangojs --locale=zh_Hans --locale=en --ignore=.venv --ignore=var --no-obsolete
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: install compilemessages migrate seed
+	PORT=$(PORT) exec scripts/run.sh
+
+test: install-dev compilemessages
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-dev compilemessages
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf var test-output .pytest_cache

@@ -1,0 +1,12 @@
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+WORKER_HEARTBEAT_KEY = "celery:worker:last_seen"
+
+
+@shared_task(ignore_result=True)
+def record_worker_heartbeat() -> None:
+    """Leave a timestamp in the shared cache so operators (and readiness
+    checks) can tell that a worker consumed from the broker recently."""
+    cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=3600)
