@@ -7,13 +7,26 @@ PORT="${PORT:-8000}"
 BIN=.venv/bin
 mkdir -p var
 
-# `kill 0` signals the whole process group: the three children and their own
-# children (runserver's reloader, the worker's pool) all stop together.
-trap 'trap - INT TERM EXIT; echo; echo "Stopping web, worker and beat..."; kill 0 2>/dev/null; wait' INT TERM EXIT
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping web, worker and beat..."
+  # TERM to the three main processes only: the worker then shuts down warmly
+  # (finishing or returning its task) and reaps its own pool.
+  kill -TERM "${pids[@]}" 2>/dev/null
+  wait "${pids[@]}" 2>/dev/null
+  exit 0
+}
+trap stop INT TERM EXIT
 
 "$BIN/celery" -A kamen_portal worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" &
+pids+=($!)
 "$BIN/celery" -A kamen_portal beat --loglevel=INFO --pidfile= &
-"$BIN/python" manage.py runserver "127.0.0.1:${PORT}" &
+pids+=($!)
+# --noreload: one process per role, so stopping is clean and nothing is orphaned.
+"$BIN/python" manage.py runserver "127.0.0.1:${PORT}" --noreload &
+pids+=($!)
 
 echo "Kamen portal: http://127.0.0.1:${PORT}/  (Ctrl-C stops web, worker and beat)"
 # Whichever of the three exits first ends the session for all of them.
