@@ -206,3 +206,18 @@ def test_password_reset_sends_a_link(client):
     assert response.status_code == 302
     assert len(mail.outbox) == 1
     assert "/accounts/password/reset/key/" in mail.outbox[0].body
+
+
+def test_email_change_sends_verification_to_the_new_address(member_client):
+    response = member_client.post(
+        reverse("account_email"), {"action_add": "", "email": "new.address@example.com"}
+    )
+    assert response.status_code == 302
+    assert EmailAddress.objects.filter(email="new.address@example.com", verified=False).exists()
+    assert any("new.address@example.com" in m.to for m in mail.outbox)
+
+
+def test_mfa_pages_render_in_the_portal_look(member_client):
+    response = member_client.get(reverse("mfa_index"))
+    assert response.status_code == 200
+    assert "site-header" in response.content.decode()
