@@ -1,0 +1,406 @@
+"""One detection pass: turn the heartbeat store's state into disconnects and
+incidents. Safe to run concurrently and repeatedly: every write is keyed
+(Disconnect ``disconnect_once``, one open detected incident per node), and
+gaps are acknowledged only after the transaction that recorded them."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from kamen_portal.queue import enqueue_on_commit
+
+from ..models import (
+    Disconnect,
+    DisconnectStatus,
+    Incident,
+    IncidentKind,
+    IncidentStatus,
+    Node,
+    Outcome,
+    PayoutState,
+)
+from ..store import Gap, NodeClock, get_store, split_key
+from .incidents import (
+    WINDOW_KINDS,
+    incident_add_members,
+    incident_cancel,
+    incident_close,
+    incident_open_detected,
+    incident_payout_start,
+    member_ids_for_keys,
+)
+from .policy import policy_current
+
+logger = logging.getLogger(__name__)
+
+GAP_BATCH = 2000
+# A mass drop: at least this many sessions of a node, and at least this share
+# of its live sessions, falling silent within the same minute.
+MASS_DROP_MIN_SESSIONS = 10
+MASS_DROP_SHARE = 0.5
+# Work that should have been enqueued but has not progressed for this long is
+# enqueued again (broker outage at commit time, lost message, killed worker).
+SWEEP_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class DetectionReport:
+    gaps: int = 0
+    disconnects_opened: int = 0
+    disconnects_closed: int = 0
+    incidents_opened: int = 0
+    incidents_closed: int = 0
+    incidents_cancelled: int = 0
+    unresolved: int = 0
+    requeued: int = 0
+
+
+def detection_run(*, now: datetime) -> DetectionReport:
+    policy = policy_current()
+    threshold = timedelta(minutes=policy.threshold_minutes)
+    store = get_store()
+    report = DetectionReport()
+    _drain_gaps(store, threshold, now, report)
+    clocks = store.clocks()
+    nodes = {n.pk: n for n in Node.objects.filter(pk__in=list(clocks))}
+    for node_id, clock in clocks.items():
+        node = nodes.get(node_id)
+        if node is not None and clock.watermark is not None:
+            _flag_silent(store, node, clock, threshold, now, report)
+    _node_silence(store, nodes, clocks, threshold, now, report)
+    _resolve_stale(store, clocks, policy.cap_per_event_minutes, now, report)
+    _close_due_declared(now, report)
+    _sweep(now, report)
+    return report
+
+
+# --- gaps found at ingest ---------------------------------------------------
+
+
+def _drain_gaps(store, threshold: timedelta, now: datetime, report: DetectionReport) -> None:
+    while True:
+        with store.gap_batch(GAP_BATCH) as gaps:
+            if not gaps:
+                return
+            with transaction.atomic():
+                _process_gaps(gaps, threshold, now, report)
+            report.gaps += len(gaps)
+
+
+def _process_gaps(
+    gaps: list[Gap], threshold: timedelta, now: datetime, report: DetectionReport
+) -> None:
+    nodes = {n.pk: n for n in Node.objects.filter(pk__in={g.node_id for g in gaps})}
+    for gap in sorted((g for g in gaps if not g.key), key=lambda g: g.start):
+        node = nodes.get(gap.node_id)
+        if node is not None:
+            _node_gap(node, gap, now, report)
+
+    session_gaps = [g for g in gaps if g.key and g.node_id in nodes]
+    if not session_gaps:
+        return
+    members = member_ids_for_keys([g.key for g in session_gaps])
+    outages = defaultdict(list)
+    for incident in Incident.objects.filter(
+        auto_node_id__in={g.node_id for g in session_gaps},
+        kind=IncidentKind.NODE_SILENT,
+        status__in=[IncidentStatus.OPEN, IncidentStatus.CLOSED],
+        started_at__lte=max(g.start for g in session_gaps) + threshold,
+    ).order_by("-started_at"):
+        outages[incident.auto_node_id].append(incident)
+
+    existing = {
+        (d.node_id, d.member_id, d.session_id, d.started_at): d
+        for d in Disconnect.objects.filter(
+            node_id__in={g.node_id for g in session_gaps},
+            member_id__in=set(members.values()),
+            started_at__in={g.start for g in session_gaps},
+        ).select_related("incident")
+    }
+    touched_mass: set[int] = set()
+    for gap in session_gaps:
+        member_id = members.get(gap.key)
+        if member_id is None:
+            continue
+        session = split_key(gap.key)[1]
+        outage = next(
+            (
+                inc
+                for inc in outages.get(gap.node_id, [])
+                if inc.started_at - threshold <= gap.start
+                and (inc.ended_at is None or gap.start <= inc.ended_at)
+            ),
+            None,
+        )
+        disconnect = existing.get((gap.node_id, member_id, session, gap.start))
+        if disconnect is None:
+            disconnect, created = Disconnect.objects.get_or_create(
+                node_id=gap.node_id,
+                member_id=member_id,
+                session_id=session,
+                started_at=gap.start,
+                defaults={
+                    "ended_at": gap.end,
+                    "status": DisconnectStatus.CLOSED,
+                    "detected_at": now,
+                    "incident": outage,
+                },
+            )
+            if not created and disconnect.status != DisconnectStatus.OPEN:
+                continue  # a replayed gap already recorded
+        if disconnect.status == DisconnectStatus.OPEN or disconnect.ended_at is None:
+            disconnect.status = DisconnectStatus.CLOSED
+            disconnect.ended_at = gap.end
+            if disconnect.incident_id is None and outage is not None:
+                disconnect.incident = outage
+            disconnect.save(update_fields=["status", "ended_at", "incident"])
+        report.disconnects_closed += 1
+        incident = disconnect.incident
+        if incident is not None and incident.kind in WINDOW_KINDS:
+            incident_add_members(incident=incident, member_ids=[member_id])
+            if incident.status == IncidentStatus.CLOSED:
+                # Joined after the payout began: the payout sweep pays them.
+                Incident.objects.filter(pk=incident.pk, payout_state=PayoutState.DONE).update(
+                    payout_state=PayoutState.RUNNING
+                )
+            continue
+        if incident is not None and incident.kind == IncidentKind.MASS_DROP:
+            touched_mass.add(incident.pk)
+        from ..tasks import compensate_disconnect
+
+        enqueue_on_commit(compensate_disconnect, disconnect.pk)
+
+    for incident in Incident.objects.filter(pk__in=touched_mass, status=IncidentStatus.OPEN):
+        if not incident.disconnects.filter(status=DisconnectStatus.OPEN).exists():
+            last = (
+                incident.disconnects.order_by("-ended_at")
+                .values_list("ended_at", flat=True)
+                .first()
+            )
+            incident_close(incident=incident, ended_at=last or now, now=now)
+            report.incidents_closed += 1
+
+
+def _node_gap(node: Node, gap: Gap, now: datetime, report: DetectionReport) -> None:
+    """The node itself sent nothing between ``gap.start`` and ``gap.end``:
+    a real outage, even when we only learn of it from a replay."""
+    open_outage = Incident.objects.filter(
+        auto_node=node, status=IncidentStatus.OPEN, kind=IncidentKind.NODE_SILENT
+    ).first()
+    if open_outage is not None:
+        incident_close(incident=open_outage, ended_at=gap.end, now=now)
+        report.incidents_closed += 1
+        return
+    if Incident.objects.filter(
+        auto_node=node, kind=IncidentKind.NODE_SILENT, started_at=gap.start
+    ).exists():
+        return  # the same gap, replayed
+    incident = incident_open_detected(
+        kind=IncidentKind.NODE_SILENT,
+        node=node,
+        started_at=gap.start,
+        ended_at=gap.end,
+        member_ids=[],
+    )
+    if incident is not None:
+        incident_payout_start(incident=incident)
+        report.incidents_opened += 1
+        report.incidents_closed += 1
+
+
+# --- members who fell silent -------------------------------------------------
+
+
+def _flag_silent(store, node: Node, clock: NodeClock, threshold: timedelta, now, report) -> None:
+    flagged = store.flag_silent(node.pk, before=clock.watermark - threshold)
+    if not flagged:
+        return
+    members = member_ids_for_keys([k for k, _ in flagged])
+    outages = list(
+        Incident.objects.filter(
+            auto_node=node,
+            kind=IncidentKind.NODE_SILENT,
+            status__in=[IncidentStatus.OPEN, IncidentStatus.CLOSED],
+            started_at__gte=min(t for _, t in flagged) - threshold,
+        )
+    )
+    lost_in_outage: dict[int, list[int]] = defaultdict(list)
+    forget: list[str] = []
+    fresh: list[tuple[str, datetime, int]] = []
+    for key, last_seen in flagged:
+        member_id = members.get(key)
+        if member_id is None:
+            continue
+        outage = next(
+            (
+                o
+                for o in outages
+                if abs((last_seen - o.started_at).total_seconds()) <= threshold.total_seconds()
+            ),
+            None,
+        )
+        if outage is not None:
+            # Went down with the node and never came back: the outage's
+            # payout covers them; their session is not a disconnect of its own.
+            lost_in_outage[outage.pk].append(member_id)
+            forget.append(key)
+        else:
+            fresh.append((key, last_seen, member_id))
+    with transaction.atomic():
+        for outage_id, member_ids in lost_in_outage.items():
+            incident_add_members(incident=Incident(pk=outage_id), member_ids=member_ids)
+        store.forget(node.pk, forget)
+        mass = _mass_drop(store, node, fresh)
+        rows = [
+            Disconnect(
+                node=node,
+                member_id=member_id,
+                session_id=split_key(key)[1],
+                started_at=last_seen,
+                status=DisconnectStatus.OPEN,
+                detected_at=now,
+                incident=mass.get(key),
+            )
+            for key, last_seen, member_id in fresh
+        ]
+        Disconnect.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+        report.disconnects_opened += len(rows)
+
+
+def _mass_drop(store, node: Node, fresh: list[tuple[str, datetime, int]]) -> dict[str, Incident]:
+    """Most of a node's live sessions dropping in the same minute is one
+    incident, not hundreds of separate disconnects."""
+    by_minute: dict[datetime, list[tuple[str, datetime, int]]] = defaultdict(list)
+    for item in fresh:
+        by_minute[item[1].replace(second=0, microsecond=0)].append(item)
+    still_live = store.live_count(node.pk)
+    result: dict[str, Incident] = {}
+    for minute, group in sorted(by_minute.items()):
+        if len(group) < MASS_DROP_MIN_SESSIONS or len(group) < MASS_DROP_SHARE * (
+            still_live + len(fresh)
+        ):
+            continue
+        incident = Incident.objects.filter(auto_node=node, status=IncidentStatus.OPEN).first()
+        if incident is None:
+            incident = incident_open_detected(
+                kind=IncidentKind.MASS_DROP,
+                node=node,
+                started_at=min(t for _, t, _ in group),
+                member_ids=[m for _, _, m in group],
+            )
+        else:
+            incident_add_members(incident=incident, member_ids=[m for _, _, m in group])
+        if incident is not None:
+            for key, _t, _m in group:
+                result[key] = incident
+    return result
+
+
+# --- nodes that fell silent --------------------------------------------------
+
+
+def _node_silence(
+    store, nodes: dict[int, Node], clocks: dict[int, NodeClock], threshold, now, report
+) -> None:
+    fresh = {
+        nid
+        for nid, c in clocks.items()
+        if c.last_arrival is not None and c.last_arrival >= now - threshold
+    }
+    # If no node at all got through, the portal is the one that was cut off:
+    # open nothing; the nodes' replays will tell what really happened.
+    portal_receiving = bool(fresh)
+    open_detected = {
+        i.auto_node_id: i
+        for i in Incident.objects.filter(status=IncidentStatus.OPEN, auto_node__isnull=False)
+    }
+    for node_id, clock in clocks.items():
+        node = nodes.get(node_id)
+        if node is None or clock.watermark is None:
+            continue
+        incident = open_detected.get(node_id)
+        if incident is None:
+            if portal_receiving and node_id not in fresh and not node.is_revoked:
+                keys = store.seen_between(node_id, clock.watermark - threshold, clock.watermark)
+                opened = incident_open_detected(
+                    kind=IncidentKind.NODE_SILENT,
+                    node=node,
+                    started_at=clock.watermark,
+                    member_ids=list(member_ids_for_keys(keys).values()),
+                )
+                if opened is not None:
+                    report.incidents_opened += 1
+        elif incident.kind == IncidentKind.NODE_SILENT and node_id in fresh:
+            if clock.watermark > incident.started_at + threshold:
+                # The node is back and its events moved on. A real outage
+                # would have left a node gap: drain so we cannot miss it.
+                _drain_gaps(store, threshold, now, report)
+                incident.refresh_from_db()
+                if incident.status == IncidentStatus.OPEN:
+                    incident_cancel(incident=incident)
+                    report.incidents_cancelled += 1
+
+
+# --- housekeeping --------------------------------------------------------------
+
+
+def _resolve_stale(store, clocks, cap_minutes: int, now, report) -> None:
+    """A member silent for longer than the per-event cap while their node ran
+    on has left, not dropped: close as unresolved (appealable), not paid."""
+    for node_id, clock in clocks.items():
+        if clock.watermark is None:
+            continue
+        stale = list(
+            Disconnect.objects.filter(
+                node_id=node_id,
+                status=DisconnectStatus.OPEN,
+                started_at__lt=clock.watermark - timedelta(minutes=cap_minutes),
+            ).select_related("member")[:5000]
+        )
+        if not stale:
+            continue
+        Disconnect.objects.filter(pk__in=[d.pk for d in stale]).update(
+            status=DisconnectStatus.UNRESOLVED,
+            outcome=Outcome.NOT_ELIGIBLE,
+            outcome_reason="never_resumed",
+        )
+        store.forget(node_id, [f"{d.member.member_no}|{d.session_id}" for d in stale])
+        report.unresolved += len(stale)
+
+
+def _close_due_declared(now: datetime, report: DetectionReport) -> None:
+    for incident in Incident.objects.filter(
+        status=IncidentStatus.OPEN,
+        kind__in=[IncidentKind.OUTAGE, IncidentKind.MAINTENANCE],
+        ended_at__isnull=False,
+        ended_at__lte=now,
+    ):
+        incident_close(incident=incident, ended_at=incident.ended_at, now=now)
+        report.incidents_closed += 1
+
+
+def _sweep(now: datetime, report: DetectionReport) -> None:
+    from ..tasks import compensate_disconnect, pay_incident
+
+    pending = Disconnect.objects.filter(
+        status=DisconnectStatus.CLOSED, outcome=Outcome.PENDING, detected_at__lt=now - SWEEP_AFTER
+    ).exclude(incident__kind__in=WINDOW_KINDS)
+    for disconnect_id in pending.values_list("pk", flat=True)[:1000]:
+        enqueue_on_commit(compensate_disconnect, disconnect_id)
+        report.requeued += 1
+    for incident_id in Incident.objects.filter(
+        status=IncidentStatus.CLOSED,
+        kind__in=WINDOW_KINDS,
+        payout_state__in=[PayoutState.RUNNING, PayoutState.NOT_STARTED],
+        updated_at__lt=now - SWEEP_AFTER,
+    ).values_list("pk", flat=True)[:100]:
+        Incident.objects.filter(pk=incident_id).update(
+            payout_state=PayoutState.RUNNING, updated_at=now
+        )
+        enqueue_on_commit(pay_incident, incident_id)
+        report.requeued += 1

@@ -1,0 +1,158 @@
+"""Heartbeat ingest: validate a node's batch item by item, then hand the good
+items to the heartbeat store in one call. No per-item SQL: members are
+checked with one query per batch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.utils.translation import gettext as _
+
+from members.models import MemberProfile
+
+from ..models import Node
+from ..store import Beat, get_store
+from .policy import policy_current
+
+MAX_ITEMS = 1000
+# Node clocks drift; beyond this an item is refused rather than allowed to
+# push the node's watermark into the future and fake everyone's disconnect.
+MAX_CLOCK_SKEW = timedelta(minutes=2)
+# Nodes buffer while the portal is unreachable; older replays are refused.
+MAX_REPLAY_AGE = timedelta(days=7)
+_MEMBER_RE = re.compile(r"^KM\d{8}$")
+_SESSION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class BatchError(ValueError):
+    """The batch as a whole is unusable (not a per-item problem)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def _reject(result: IngestResult, index: int, code: str, message: str) -> None:
+    result.rejected.append({"index": index, "code": code, "error": message})
+
+
+def _parse_at(raw) -> datetime | None:
+    if not isinstance(raw, str) or len(raw) > 40:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError:
+        return None
+    return value
+
+
+def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
+    """Accept the valid heartbeats of ``payload`` for ``node``; name each bad
+    one with its index and reason. One bad item never sinks the batch."""
+    if not isinstance(payload, dict) or "heartbeats" not in payload:
+        raise BatchError(
+            "invalid_body", _('The body must be a JSON object with a "heartbeats" list.')
+        )
+    items = payload["heartbeats"]
+    if not isinstance(items, list):
+        raise BatchError("invalid_body", _('"heartbeats" must be a list.'))
+    if len(items) > MAX_ITEMS:
+        raise BatchError(
+            "batch_too_large",
+            _("A batch may hold at most %(max)d heartbeats; this one has %(count)d.")
+            % {"max": MAX_ITEMS, "count": len(items)},
+        )
+
+    result = IngestResult()
+    parsed: list[tuple[int, str, str, datetime, bool]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            _reject(result, index, "invalid_item", _("Each heartbeat must be a JSON object."))
+            continue
+        member_no, session, at_raw, state = (
+            item.get("member"),
+            item.get("session"),
+            item.get("at"),
+            item.get("state", "alive"),
+        )
+        if not isinstance(member_no, str) or not _MEMBER_RE.match(member_no):
+            _reject(
+                result,
+                index,
+                "invalid_member",
+                _('"member" must be a member number like KM00001234.'),
+            )
+            continue
+        if not isinstance(session, str) or not _SESSION_RE.match(session):
+            _reject(
+                result,
+                index,
+                "invalid_session",
+                _('"session" must be 1 to 128 letters, digits or . _ : -'),
+            )
+            continue
+        at = _parse_at(at_raw)
+        if at is None:
+            _reject(
+                result,
+                index,
+                "invalid_time",
+                _('"at" must be an ISO 8601 time, e.g. 2026-11-26T08:00:00+08:00.'),
+            )
+            continue
+        if at.tzinfo is None or at.utcoffset() is None:
+            _reject(
+                result, index, "naive_time", _('"at" must include a UTC offset, e.g. +08:00 or Z.')
+            )
+            continue
+        if at > now + MAX_CLOCK_SKEW:
+            _reject(
+                result, index, "time_in_future", _('"at" is in the future; check the node clock.')
+            )
+            continue
+        if at < now - MAX_REPLAY_AGE:
+            _reject(
+                result,
+                index,
+                "time_too_old",
+                _('"at" is more than 7 days old and can no longer be replayed.'),
+            )
+            continue
+        if state not in ("alive", "ended"):
+            _reject(result, index, "invalid_state", _('"state" must be "alive" or "ended".'))
+            continue
+        parsed.append((index, member_no, session, at, state == "ended"))
+
+    known = set(
+        MemberProfile.objects.filter(member_no__in={p[1] for p in parsed}).values_list(
+            "member_no", flat=True
+        )
+    )
+    beats: list[Beat] = []
+    for index, member_no, session, at, ended in parsed:
+        if member_no not in known:
+            _reject(
+                result,
+                index,
+                "unknown_member",
+                _("No member has the number %(member)s.") % {"member": member_no},
+            )
+            continue
+        beats.append(Beat(key=f"{member_no}|{session}", at=at, ended=ended))
+    result.rejected.sort(key=lambda r: r["index"])
+    if beats:
+        # Event-time order: a batch sent in reverse gives the same result.
+        beats.sort(key=lambda b: (b.at, b.ended))
+        policy = policy_current()
+        get_store().apply(node.pk, beats, threshold_s=policy.threshold_minutes * 60, arrival=now)
+    result.accepted = len(beats)
+    return result

@@ -1,0 +1,20 @@
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from ..models import LedgerCheckpoint, LedgerHead
+
+
+def ledger_publish_head(*, now: datetime) -> LedgerCheckpoint:
+    """Publish the current chain head (beat: hourly; the public ledger page
+    lists them). Once a head is public, rewriting any entry below it changes
+    every later hash and no longer matches what was published."""
+    head = LedgerHead.objects.get(pk=1)
+    latest = LedgerCheckpoint.objects.order_by("-published_at").first()
+    if latest is not None and latest.seq == head.seq and latest.hash == head.hash:
+        return latest
+    try:
+        with transaction.atomic():
+            return LedgerCheckpoint.objects.create(seq=head.seq, hash=head.hash, published_at=now)
+    except IntegrityError:
+        return LedgerCheckpoint.objects.get(published_at=now)

@@ -1,0 +1,55 @@
+import hashlib
+import secrets
+from datetime import datetime
+
+from ..models import Node
+
+TOKEN_PREFIX = "kmn_"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def node_create(*, name: str, description: str = "", now: datetime) -> tuple[Node, str]:
+    """Register a node. Returns the node and its token, which is shown once
+    and stored only as a hash."""
+    token = _new_token()
+    node = Node(
+        name=name,
+        description=description,
+        token_hash=_token_hash(token),
+        token_prefix=token[:12],
+        token_rotated_at=now,
+    )
+    node.full_clean()
+    node.save()
+    return node, token
+
+
+def node_rotate_token(*, node: Node, now: datetime) -> str:
+    """Issue a new token; the old one stops working at once. Also un-revokes."""
+    token = _new_token()
+    node.token_hash = _token_hash(token)
+    node.token_prefix = token[:12]
+    node.token_rotated_at = now
+    node.revoked_at = None
+    node.save(update_fields=["token_hash", "token_prefix", "token_rotated_at", "revoked_at"])
+    return token
+
+
+def node_revoke(*, node: Node, now: datetime) -> None:
+    if node.revoked_at is None:
+        node.revoked_at = now
+        node.save(update_fields=["revoked_at"])
+
+
+def node_authenticate(*, token: str) -> Node | None:
+    """The active node owning ``token``, or None (unknown or revoked)."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    return Node.objects.filter(token_hash=_token_hash(token), revoked_at__isnull=True).first()

@@ -1,0 +1,57 @@
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from members.models import User
+
+from ..models import Policy
+
+POLICY_RULE_FIELDS = (
+    "threshold_minutes",
+    "ratio_own",
+    "ratio_incident",
+    "cap_per_event_minutes",
+    "cap_window_days",
+    "cap_window_minutes",
+    "appeal_window_hours",
+    "coupon_min_disconnects",
+    "coupon_window_days",
+    "coupon_value",
+    "coupon_valid_days",
+    "lapsed_extends_from_credit_time",
+    "sla_first_response_hours",
+)
+
+
+def policy_current() -> Policy:
+    """The policy in force: the highest published version (v1 is created by
+    a migration with the defaults of DESIGN section 5)."""
+    return Policy.objects.order_by("-version").first()
+
+
+def policy_publish(*, changes: dict, actor: User | None, note: str, now: datetime) -> Policy:
+    """Publish a new version: the current rules with ``changes`` applied.
+
+    Published versions are never edited, so a compensation can always be
+    re-explained with the exact rules it was computed under.
+    """
+    unknown = set(changes) - set(POLICY_RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not policy rules: {sorted(unknown)}")
+    for _attempt in range(5):
+        current = policy_current()
+        values = {field: getattr(current, field) for field in POLICY_RULE_FIELDS}
+        values.update(changes)
+        version = (Policy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        policy = Policy(
+            version=version, change_note=note, published_at=now, published_by=actor, **values
+        )
+        policy.full_clean()
+        try:
+            with transaction.atomic():
+                policy.save()
+            return policy
+        except IntegrityError:
+            continue  # another supervisor published at the same moment; rebase
+    raise RuntimeError("Could not publish the policy; try again.")

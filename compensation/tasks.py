@@ -1,0 +1,41 @@
+"""Celery tasks: thin, id-based, safe to run twice. Each calls a service."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from .services.detection import detection_run
+from .services.disconnects import disconnect_compensate
+from .services.incidents import incident_pay_members, incident_payout_plan
+from .services.ledger_publish import ledger_publish_head
+from .services.policy import policy_current
+
+
+@shared_task(ignore_result=True)
+def detect_disconnects() -> None:
+    detection_run(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def compensate_disconnect(disconnect_id: int) -> None:
+    disconnect_compensate(disconnect_id=disconnect_id, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def pay_incident(incident_id: int) -> None:
+    """Split an incident's payout into chunks. Re-running it (after a crash,
+    or from the sweeper) plans only what is still unpaid."""
+    from datetime import timedelta
+
+    threshold = timedelta(minutes=policy_current().threshold_minutes)
+    for chunk in incident_payout_plan(incident_id=incident_id, threshold=threshold):
+        pay_incident_chunk.delay(incident_id, chunk)
+
+
+@shared_task(ignore_result=True)
+def pay_incident_chunk(incident_id: int, member_ids: list[int]) -> None:
+    incident_pay_members(incident_id=incident_id, member_ids=member_ids, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def publish_ledger_head() -> None:
+    ledger_publish_head(now=timezone.now())
