@@ -276,11 +276,7 @@ class DatabaseStore:
     ) -> None:
         from .models import NodeState, PendingGap, SessionState
 
-        live, silent, ended = (
-            SessionState.State.LIVE,
-            SessionState.State.SILENT,
-            SessionState.State.ENDED,
-        )
+        live, ended = SessionState.State.LIVE, SessionState.State.ENDED
         with transaction.atomic():
             # The node's row is the lock: one batch of a node at a time.
             clock, _ = NodeState.objects.select_for_update().get_or_create(node_id=node_id)

@@ -280,7 +280,7 @@ def _mass_drop(store, node: Node, fresh: list[tuple[str, datetime, int]]) -> dic
         by_minute[item[1].replace(second=0, microsecond=0)].append(item)
     still_live = store.live_count(node.pk)
     result: dict[str, Incident] = {}
-    for minute, group in sorted(by_minute.items()):
+    for _minute, group in sorted(by_minute.items()):
         if len(group) < MASS_DROP_MIN_SESSIONS or len(group) < MASS_DROP_SHARE * (
             still_live + len(fresh)
         ):
@@ -335,15 +335,18 @@ def _node_silence(
                 )
                 if opened is not None:
                     report.incidents_opened += 1
-        elif incident.kind == IncidentKind.NODE_SILENT and node_id in fresh:
-            if clock.watermark > incident.started_at + threshold:
-                # The node is back and its events moved on. A real outage
-                # would have left a node gap: drain so we cannot miss it.
-                _drain_gaps(store, threshold, now, report)
-                incident.refresh_from_db()
-                if incident.status == IncidentStatus.OPEN:
-                    incident_cancel(incident=incident)
-                    report.incidents_cancelled += 1
+        elif (
+            incident.kind == IncidentKind.NODE_SILENT
+            and node_id in fresh
+            and clock.watermark > incident.started_at + threshold
+        ):
+            # The node is back and its events moved on. A real outage would
+            # have left a node gap: drain first so we cannot miss it.
+            _drain_gaps(store, threshold, now, report)
+            incident.refresh_from_db()
+            if incident.status == IncidentStatus.OPEN:
+                incident_cancel(incident=incident)
+                report.incidents_cancelled += 1
 
 
 # --- housekeeping --------------------------------------------------------------
