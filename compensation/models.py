@@ -373,6 +373,7 @@ class LedgerEntry(models.Model):
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
         ordering = ["-seq"]
+        permissions = [("reverse_ledgerentry", _("Can reverse ledger entries"))]
         indexes = [models.Index(fields=["member", "-seq"])]
 
     def __str__(self) -> str:
@@ -457,7 +458,10 @@ class Claim(models.Model):
     class Meta:
         verbose_name = _("compensation decision")
         verbose_name_plural = _("compensation decisions")
-        indexes = [models.Index(fields=["member", "created_at"])]
+        indexes = [
+            models.Index(fields=["member", "created_at"]),
+            models.Index(fields=["source_kind", "source_ref"]),
+        ]
 
     @property
     def withheld_minutes(self) -> int:

@@ -318,6 +318,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "members.tasks.record_worker_heartbeat", "schedule": 60.0},
+    "detect-disconnects": {
+        "task": "compensation.tasks.detect_disconnects",
+        "schedule": 30.0,
+        # A pass older than its interval is stale: the next one does its work.
+        "options": {"expires": 25},
+    },
+    "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
 }
 
 # --- Logging ----------------------------------------------------------------
@@ -331,3 +338,8 @@ LOGGING = {
 }
 
 PORTAL_NAME = _("Kamen member portal")
+
+# --- Heartbeat ingest --------------------------------------------------------
+# Requests per node (each up to 1,000 heartbeats).
+NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
+HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024

@@ -1,9 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from members import views as member_views
@@ -15,12 +13,14 @@ admin.site.index_title = _("Staff workspace")
 urlpatterns = [
     path("", member_views.home, name="home"),
     # Browsers (and the admin, which declares no icon) ask for /favicon.ico.
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("favicon.ico", member_views.favicon),
     path("i18n/setlang/", member_views.set_language, name="set_language"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("compensation.api.urls")),
+    path("", include("compensation.urls")),
     path("", include("members.urls")),
 ]
 

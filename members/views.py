@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,6 +12,11 @@ from .selectors import member_profile_for_user
 from .services import member_set_language
 
 _SUPPORTED = {code for code, _name in settings.LANGUAGES}
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the hashed static name exists only after collectstatic.
+    return redirect(static("img/favicon.svg"), permanent=True)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,8 +29,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     profile = member_profile_for_user(user=request.user)
     context = {"profile": profile, "now": now}
     if profile is not None:
+        from compensation.selectors import member_disconnects, member_ledger
+
         remaining = profile.remaining(now=now)
         context.update(
+            recent_disconnects=list(member_disconnects(member=profile)[:5]),
+            recent_entries=list(member_ledger(member=profile)[:5]),
             membership_active=profile.membership_is_active(now=now),
             remaining_days=remaining.days,
             remaining_hours=remaining.seconds // 3600,

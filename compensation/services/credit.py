@@ -35,7 +35,7 @@ from ..models import (
     Policy,
     SourceKind,
 )
-from .policy import policy_current
+from .policy import policy_current, policy_quote, policy_ratio
 
 
 @dataclass
@@ -53,9 +53,7 @@ class ClaimRequest:
 def _ratio_for(policy: Policy, request: ClaimRequest) -> Decimal:
     if request.ratio is not None:
         return Decimal(request.ratio)
-    if request.source_kind == SourceKind.INCIDENT:
-        return policy.ratio_incident
-    return policy.ratio_own
+    return policy_ratio(policy, request.source_kind)
 
 
 def _serialize(intervals: list[iv.Interval]) -> list[list[str]]:
@@ -153,11 +151,10 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
             else []
         )
         new = iv.subtract(eligible, covered[member.pk])
-        calc = iv.calculate_credit(
+        calc = policy_quote(
+            policy,
             lost_seconds=iv.total_seconds(new),
             ratio=ratio,
-            cap_per_event_minutes=policy.cap_per_event_minutes,
-            cap_window_minutes=policy.cap_window_minutes,
             already_credited_in_window=in_window.get(member.pk) or 0,
         )
         if not eligible:

@@ -1,11 +1,13 @@
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from members.models import User
 
-from ..models import Policy
+from .. import intervals as iv
+from ..models import Policy, SourceKind
 
 POLICY_RULE_FIELDS = (
     "threshold_minutes",
@@ -55,3 +57,25 @@ def policy_publish(*, changes: dict, actor: User | None, note: str, now: datetim
         except IntegrityError:
             continue  # another supervisor published at the same moment; rebase
     raise RuntimeError("Could not publish the policy; try again.")
+
+
+def policy_ratio(policy: Policy, source_kind: str) -> Decimal:
+    return policy.ratio_incident if source_kind == SourceKind.INCIDENT else policy.ratio_own
+
+
+def policy_quote(
+    policy: Policy,
+    *,
+    lost_seconds: float,
+    ratio: Decimal,
+    already_credited_in_window: int,
+) -> iv.CreditCalculation:
+    """What ``lost_seconds`` is worth under ``policy``. The compensation
+    engine and the public calculator both call this: one copy of the rules."""
+    return iv.calculate_credit(
+        lost_seconds=lost_seconds,
+        ratio=ratio,
+        cap_per_event_minutes=policy.cap_per_event_minutes,
+        cap_window_minutes=policy.cap_window_minutes,
+        already_credited_in_window=already_credited_in_window,
+    )

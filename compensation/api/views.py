@@ -1,0 +1,80 @@
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.api.views import MemberMixin
+
+from ..selectors import member_disconnects, member_ledger
+from ..services.ingest import BatchError, heartbeats_ingest
+from ..services.policy import policy_current
+from .authentication import IsNode, NodeRateThrottle, NodeTokenAuthentication
+from .serializers import (
+    DisconnectSerializer,
+    HeartbeatBatchSerializer,
+    HeartbeatResultSerializer,
+    LedgerEntrySerializer,
+)
+
+
+class HeartbeatIngestView(APIView):
+    authentication_classes = [NodeTokenAuthentication]
+    permission_classes = [IsNode]
+    throttle_classes = [NodeRateThrottle]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=HeartbeatBatchSerializer,
+        responses={
+            202: HeartbeatResultSerializer,
+            400: OpenApiResponse(description="Malformed body (the whole batch)"),
+            401: OpenApiResponse(description="Missing, invalid or revoked node token"),
+            413: OpenApiResponse(description="More than 1,000 heartbeats or body too large"),
+            429: OpenApiResponse(description="Throttled (per node)"),
+        },
+        summary="Report member heartbeats (service nodes only)",
+    )
+    def post(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.HEARTBEAT_MAX_BODY_BYTES:
+            return Response(
+                {"error": "body_too_large", "detail": _("The request body is larger than 2 MB.")},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        try:
+            result = heartbeats_ingest(node=request.auth, payload=request.data, now=timezone.now())
+        except BatchError as exc:
+            code = (
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+                if exc.code == "batch_too_large"
+                else status.HTTP_400_BAD_REQUEST
+            )
+            return Response({"error": exc.code, "detail": exc.message}, status=code)
+        return Response(
+            {"accepted": result.accepted, "rejected": result.rejected},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class MyDisconnectsView(MemberMixin, generics.ListAPIView):
+    serializer_class = DisconnectSerializer
+
+    def get_queryset(self):
+        return member_disconnects(member=self.member())
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "policy": policy_current()}
+
+
+class MyCompensationsView(MemberMixin, generics.ListAPIView):
+    serializer_class = LedgerEntrySerializer
+
+    def get_queryset(self):
+        return member_ledger(member=self.member())

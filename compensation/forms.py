@@ -1,0 +1,25 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import SourceKind
+
+
+class CalculatorForm(forms.Form):
+    minutes = forms.IntegerField(
+        label=_("Minutes lost"), min_value=0, max_value=100_000, initial=12
+    )
+    source = forms.ChoiceField(
+        label=_("Cause"),
+        choices=[
+            (SourceKind.DISCONNECT, _("My own disconnect")),
+            (SourceKind.INCIDENT, _("An incident")),
+        ],
+        initial=SourceKind.DISCONNECT,
+    )
+    already = forms.IntegerField(
+        label=_("Minutes already credited in the last 30 days"),
+        min_value=0,
+        max_value=1_000_000,
+        initial=0,
+        required=False,
+    )

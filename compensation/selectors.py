@@ -1,0 +1,69 @@
+"""Reads shared by pages, the member API and admin."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+
+from members.models import MemberProfile
+
+from .models import (
+    Coupon,
+    Disconnect,
+    DisconnectStatus,
+    Incident,
+    IncidentStatus,
+    LedgerCheckpoint,
+    LedgerEntry,
+    Policy,
+)
+
+
+def member_disconnects(*, member: MemberProfile) -> QuerySet[Disconnect]:
+    return (
+        Disconnect.objects.filter(member=member)
+        .select_related("node", "incident")
+        .order_by("-started_at")
+    )
+
+
+def member_ledger(*, member: MemberProfile) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(member=member).select_related("reverses").order_by("-seq")
+
+
+def member_coupons(*, member: MemberProfile) -> QuerySet[Coupon]:
+    return Coupon.objects.filter(member=member).order_by("-issued_at")
+
+
+def appeal_deadline(*, disconnect: Disconnect, policy: Policy) -> datetime | None:
+    """Appeals are open until the policy's window after the disconnect ends."""
+    if disconnect.status != DisconnectStatus.CLOSED or disconnect.ended_at is None:
+        return None
+    return disconnect.ended_at + timedelta(hours=policy.appeal_window_hours)
+
+
+def public_incidents() -> QuerySet[Incident]:
+    return (
+        Incident.objects.exclude(status=IncidentStatus.CANCELLED)
+        .prefetch_related("nodes")
+        .order_by("-started_at")
+    )
+
+
+def published_heads(limit: int = 30) -> QuerySet[LedgerCheckpoint]:
+    return LedgerCheckpoint.objects.order_by("-published_at")[:limit]
+
+
+def head_covering(*, seq: int) -> LedgerCheckpoint | None:
+    """The first published head at or after ``seq``: where a receipt's chain
+    walk ends."""
+    return LedgerCheckpoint.objects.filter(seq__gte=seq).order_by("seq", "published_at").first()
+
+
+def chain_digests(*, after_seq: int, through_seq: int) -> list[str]:
+    return list(
+        LedgerEntry.objects.filter(seq__gt=after_seq, seq__lte=through_seq)
+        .order_by("seq")
+        .values_list("body_digest", flat=True)
+    )
