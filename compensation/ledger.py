@@ -56,6 +56,9 @@ def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> 
     """Chain and insert ``entries`` (unsaved) in order. Must run inside the
     caller's transaction, after any member rows were locked: the head row is
     locked last, so lock order is always members (by pk) then head."""
+    # ON CONFLICT DO NOTHING: safe under concurrency, and restores the genesis
+    # row should a flushed database lack it.
+    LedgerHead.objects.bulk_create([LedgerHead(pk=1)], ignore_conflicts=True)
     head = LedgerHead.objects.select_for_update().get(pk=1)
     seq, prev = head.seq, head.hash
     for entry in entries:
@@ -113,7 +116,7 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
         prev = entry.hash
         if entry.seq in checkpoint_seqs:
             hashes_at[entry.seq] = entry.hash
-    head = LedgerHead.objects.get(pk=1)
+    head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
     if head.seq != expected_seq or head.hash != prev:
         problems.append(ChainProblem(head.seq, "ledger head does not match the last entry"))
     for checkpoint in LedgerCheckpoint.objects.order_by("seq"):

@@ -73,7 +73,7 @@ def incident_page(request: HttpRequest, public_id) -> HttpResponse:
 
 @require_GET
 def ledger_page(request: HttpRequest) -> HttpResponse:
-    head = LedgerHead.objects.get(pk=1)
+    head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
     return render(
         request,
         "compensation/ledger.html",

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from members.models import User
 
@@ -27,9 +28,17 @@ POLICY_RULE_FIELDS = (
 
 
 def policy_current() -> Policy:
-    """The policy in force: the highest published version (v1 is created by
-    a migration with the defaults of DESIGN section 5)."""
-    return Policy.objects.order_by("-version").first()
+    """The policy in force: the highest published version. Version 1 holds
+    the defaults of DESIGN section 5; it is created by a migration, and again
+    here if a database was restored or flushed without it."""
+    policy = Policy.objects.order_by("-version").first()
+    if policy is None:
+        Policy.objects.bulk_create(
+            [Policy(version=1, published_at=timezone.now(), change_note="Initial policy")],
+            ignore_conflicts=True,
+        )
+        policy = Policy.objects.order_by("-version").first()
+    return policy
 
 
 def policy_publish(*, changes: dict, actor: User | None, note: str, now: datetime) -> Policy:

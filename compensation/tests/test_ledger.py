@@ -1,0 +1,156 @@
+"""Tamper evidence: verify_ledger, append-only below the ORM, verifiable receipts."""
+
+import hashlib
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+
+from compensation.models import LedgerEntry
+from compensation.services.credit import compensation_credit
+from compensation.services.ledger_publish import ledger_publish_head
+from compensation.tests.conftest import T0
+from members.tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+NOW = T0 + timedelta(hours=3)
+
+
+def _entries(n=5):
+    members = [
+        MemberFactory(membership__expires_at=T0 + timedelta(days=30)).member for _ in range(2)
+    ]
+    for i in range(n):
+        compensation_credit(
+            member_id=members[i % 2].pk,
+            intervals=[(T0 + timedelta(minutes=i * 20), T0 + timedelta(minutes=i * 20 + 10))],
+            source_kind="disconnect",
+            source_ref=str(i),
+            idempotency_key=f"k{i}",
+            now=NOW,
+        )
+    return list(LedgerEntry.objects.order_by("seq"))
+
+
+def _as_database_superuser_bypassing_triggers():
+    # An attacker with superuser rights on PostgreSQL can switch the
+    # append-only triggers off; the hash chain must still give them away.
+    if connection.vendor == "postgresql":
+        _raw_update("SET LOCAL session_replication_role = replica", [])
+
+
+def _raw_update(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def test_verify_ledger_passes_on_an_intact_chain():
+    _entries()
+    out = StringIO()
+    call_command("verify_ledger", stdout=out)
+    assert "Ledger OK: 5 entries" in out.getvalue()
+
+
+@pytest.mark.parametrize("field", ["minutes", "source_ref"])
+def test_a_tampered_entry_fails_verification_naming_it(field):
+    entries = _entries()
+    victim = entries[2]
+    _as_database_superuser_bypassing_triggers()
+    value = 999 if field == "minutes" else "forged"
+    _raw_update(
+        f"UPDATE compensation_ledgerentry SET {field} = %s WHERE id = %s", [value, victim.pk]
+    )
+    with pytest.raises(CommandError, match=f"entry #{victim.seq}"):
+        call_command("verify_ledger", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_rewritten_chain_no_longer_matches_the_published_head():
+    """Even recomputing every hash after an edit is caught: the head was public."""
+    from compensation.ledger import digest, entry_body, link
+
+    entries = _entries()
+    ledger_publish_head(now=NOW)
+    _as_database_superuser_bypassing_triggers()
+    prev = entries[1].hash
+    for entry in entries[2:]:
+        entry.refresh_from_db()
+        if entry.seq == entries[2].seq:
+            _raw_update(
+                "UPDATE compensation_ledgerentry SET minutes = 999 WHERE id = %s", [entry.pk]
+            )
+            entry = LedgerEntry.objects.select_related("member").get(pk=entry.pk)
+        body_digest = digest(entry_body(entry, member_no=entry.member.member_no, reverses_seq=None))
+        new_hash = link(prev, body_digest)
+        _raw_update(
+            "UPDATE compensation_ledgerentry SET body_digest=%s, prev_hash=%s, hash=%s WHERE id=%s",
+            [body_digest, prev, new_hash, entry.pk],
+        )
+        prev = new_hash
+    _raw_update("UPDATE compensation_ledgerhead SET hash=%s WHERE id=1", [prev])
+    with pytest.raises(CommandError, match="published"):
+        call_command("verify_ledger", stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_updates_and_deletes_below_the_orm():
+    entry = _entries(1)[0]
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw_update("UPDATE compensation_ledgerentry SET minutes = 1 WHERE id = %s", [entry.pk])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw_update("DELETE FROM compensation_ledgerentry WHERE id = %s", [entry.pk])
+
+
+def test_receipt_verifies_with_the_documented_few_lines(member_client, member_user):
+    member = member_user.member
+    compensation_credit(
+        member_id=member.pk,
+        intervals=[(T0, T0 + timedelta(minutes=12))],
+        source_kind="disconnect",
+        source_ref="x",
+        idempotency_key="x",
+        now=NOW,
+    )
+    _entries(3)  # other members' entries after it
+    head = ledger_publish_head(now=NOW)
+    entry = LedgerEntry.objects.filter(member=member).get()
+    response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json")
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    r = json.loads(response.content)
+
+    # The snippet published on /ledger/, verbatim in substance:
+    canon = json.dumps(
+        r["entry"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    digest = hashlib.sha256(canon).hexdigest()
+    assert digest == r["body_digest"]
+    h = hashlib.sha256(f"{r['prev_hash']}:{digest}".encode()).hexdigest()
+    assert h == r["hash"]
+    for d in r["chain_to_head"]:
+        h = hashlib.sha256(f"{h}:{d}".encode()).hexdigest()
+    assert h == r["published_head"]["hash"] == head.hash
+    assert len(r["chain_to_head"]) == 3
+    # Receipts carry no other member's data.
+    assert all(len(d) == 64 for d in r["chain_to_head"])
+
+
+def test_someone_elses_receipt_is_not_found(client):
+    entries = _entries(1)
+    intruder = MemberFactory()
+    client.force_login(intruder)
+    response = client.get(f"/my/compensation/{entries[0].public_id}/receipt.json")
+    assert response.status_code == 404
+
+
+def test_public_chain_exposes_links_but_no_personal_data(client):
+    entries = _entries(3)
+    body = client.get("/ledger/chain.json?after=0&through=3").json()
+    assert [e["seq"] for e in body["entries"]] == [1, 2, 3]
+    assert body["entries"][2]["hash"] == entries[2].hash
+    assert entries[0].member.member_no not in json.dumps(body)
+    assert client.get("/ledger/chain.json?after=x").status_code == 400
+    assert client.get("/ledger/chain.json?after=5&through=1").status_code == 400
