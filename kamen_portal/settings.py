@@ -343,3 +343,5 @@ PORTAL_NAME = _("Kamen member portal")
 # Requests per node (each up to 1,000 heartbeats).
 NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
 HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
+# Absolute links in emails.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")

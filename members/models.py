@@ -139,3 +139,52 @@ class MemberProfile(models.Model):
         if self.expires_at is None or self.expires_at <= now:
             return timedelta(0)
         return self.expires_at - now
+
+
+class NotificationKind(models.TextChoices):
+    DISCONNECT_DETECTED = "disconnect_detected", _("Disconnect detected")
+    CREDITED = "credited", _("Time credited")
+    COUPON_ISSUED = "coupon_issued", _("Coupon issued")
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not emailed")
+
+
+class Notification(models.Model):
+    """One thing a member is told, in the inbox and (unless skipped) by email.
+
+    Recorded in the same transaction as the event it reports; the email goes
+    out after commit. ``dedupe_key`` makes reporting the same event twice a
+    no-op (a retried task, a replayed detection)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    dedupe_key = models.CharField(max_length=120, unique=True)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("message"))
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    email_status = models.CharField(
+        _("email"), max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["email_status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -10,3 +10,11 @@ def record_worker_heartbeat() -> None:
     """Leave a timestamp in the shared cache so operators (and readiness
     checks) can tell that a worker consumed from the broker recently."""
     cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=3600)
+
+
+@shared_task(ignore_result=True)
+def send_notification_emails(notification_ids: list[int]) -> None:
+    from .notifications import notification_email_send
+
+    for notification_id in notification_ids:
+        notification_email_send(notification_id=notification_id, now=timezone.now())

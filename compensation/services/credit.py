@@ -22,8 +22,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from members.models import MemberProfile, MemberStatus
+from members.notifications import notify_many
 
 from .. import intervals as iv
+from .. import notices
 from ..ledger import ledger_append
 from ..models import (
     Claim,
@@ -234,7 +236,16 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
     )
     if changed_members:
         MemberProfile.objects.bulk_update(changed_members.values(), ["expires_at"])
-    _issue_coupons(claims, members=members, policy=policy, now=now)
+    coupons = _issue_coupons(claims, members=members, policy=policy, now=now)
+    notify_many(
+        messages=[
+            notices.credited(c, tz=members[c.member_id].timezone)
+            for c in claims
+            if c.entry is not None
+        ]
+        + [notices.coupon_issued(c, tz=members[c.member_id].timezone) for c in coupons],
+        now=now,
+    )
 
     by_key = {c.idempotency_key: c for c in claims}
     by_key.update(decided)

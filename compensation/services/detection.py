@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from kamen_portal.queue import enqueue_on_commit
+from members.models import MemberProfile
+from members.notifications import notify_many
 
+from .. import notices
 from ..models import (
     Disconnect,
     DisconnectStatus,
@@ -270,6 +273,21 @@ def _flag_silent(store, node: Node, clock: NodeClock, threshold: timedelta, now,
         ]
         Disconnect.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
         report.disconnects_opened += len(rows)
+        # Members inside a mass drop hear about the incident, not N guesses.
+        individual = [d for d in rows if d.incident is None]
+        if individual:
+            zones = dict(
+                MemberProfile.objects.filter(pk__in={d.member_id for d in individual}).values_list(
+                    "pk", "timezone"
+                )
+            )
+            notify_many(
+                messages=[
+                    notices.disconnect_detected(d, node_name=node.name, tz=zones.get(d.member_id))
+                    for d in individual
+                ],
+                now=now,
+            )
 
 
 def _mass_drop(store, node: Node, fresh: list[tuple[str, datetime, int]]) -> dict[str, Incident]:

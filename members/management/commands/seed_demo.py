@@ -70,7 +70,14 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=group_name))
             self.stdout.write(f"staff    {email:<26} {group_name}")
 
+        from compensation.demo import seed_compensation_history
+
+        token = seed_compensation_history(now=now, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Password for all: {DEMO_PASSWORD}"))
+        self.stdout.write(
+            "Node demo-node token (new on every run; send heartbeats with "
+            f"'Authorization: Bearer <token>'):\n{token}"
+        )
 
     def _user(self, email: str, *, is_staff: bool) -> User:
         user = User.objects.filter(email=email).first()

@@ -1,0 +1,94 @@
+"""What the compensation engine tells members (texts rendered in each
+member's own language by the notification seam)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils import timezone as djtz
+from django.utils.translation import gettext as _
+
+from members.models import NotificationKind
+from members.notifications import Message
+
+from .models import Claim, Coupon, Disconnect
+
+
+def _local(value, member_tz: str | None = None) -> str:
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(member_tz or "Asia/Shanghai")
+    return djtz.localtime(value, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def disconnect_detected(disconnect: Disconnect, *, node_name: str, tz: str) -> Message:
+    def render():
+        return (
+            _("Disconnect detected on %(node)s") % {"node": node_name},
+            _(
+                "Your session on %(node)s went silent at %(start)s while the node kept running. "
+                "The lost time will be credited automatically when you reconnect."
+            )
+            % {"node": node_name, "start": _local(disconnect.started_at, tz)},
+            reverse("compensation:my-disconnects"),
+        )
+
+    return Message(
+        member_id=disconnect.member_id,
+        kind=NotificationKind.DISCONNECT_DETECTED,
+        # The natural key, not the row id: a bulk insert that met an existing
+        # row must not announce the same disconnect twice.
+        dedupe_key=(
+            f"disconnect-detected:{disconnect.node_id}:{disconnect.member_id}:"
+            f"{disconnect.session_id}:{disconnect.started_at.timestamp()}"
+        ),
+        render=render,
+    )
+
+
+def credited(claim: Claim, *, tz: str) -> Message:
+    entry = claim.entry
+
+    def render():
+        body = _(
+            "%(minutes)d minutes were added to your membership. New expiry: %(expiry)s. "
+            "Ledger entry #%(seq)d; download its receipt from your compensation page."
+        ) % {
+            "minutes": claim.credited_minutes,
+            "expiry": _local(entry.expires_after, tz),
+            "seq": entry.seq,
+        }
+        if claim.withheld_minutes:
+            body += " " + _(
+                "%(withheld)d minutes were withheld by the policy caps; you may appeal."
+            ) % {"withheld": claim.withheld_minutes}
+        return (
+            _("%(minutes)d minutes credited") % {"minutes": claim.credited_minutes},
+            body,
+            reverse("compensation:my-compensation"),
+        )
+
+    return Message(
+        member_id=claim.member_id,
+        kind=NotificationKind.CREDITED,
+        dedupe_key=f"credited:{entry.public_id}",
+        render=render,
+    )
+
+
+def coupon_issued(coupon: Coupon, *, tz: str) -> Message:
+    def render():
+        return (
+            _("You received a coupon"),
+            _(
+                "Because of repeated disconnects you received coupon %(code)s worth ¥%(value)s, valid until %(until)s."
+            )
+            % {"code": coupon.code, "value": coupon.value, "until": _local(coupon.expires_at, tz)},
+            reverse("compensation:my-compensation"),
+        )
+
+    return Message(
+        member_id=coupon.member_id,
+        kind=NotificationKind.COUPON_ISSUED,
+        dedupe_key=f"coupon:{coupon.public_id}",
+        render=render,
+    )
