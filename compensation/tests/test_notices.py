@@ -60,9 +60,12 @@ def test_nothing_is_announced_when_the_transaction_rolls_back(django_capture_on_
     from django.db import transaction
 
     member = MemberFactory(membership__expires_at=T0 + timedelta(days=3)).member
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            _credit(member)
-            raise RuntimeError("rolled back")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        _credit(member)
+        raise RuntimeError("rolled back")
     assert not Notification.objects.exists()
     assert mail.outbox == []
