@@ -1,0 +1,261 @@
+"""Faults for real: a stopped Redis broker at commit time, and a Celery worker
+killed with SIGKILL in the middle of an incident payout. Each test runs its
+own throwaway redis-server and real worker processes against the test
+database (so PostgreSQL: an in-memory SQLite is invisible to a subprocess)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from compensation.models import (
+    Claim,
+    Disconnect,
+    DisconnectStatus,
+    IncidentMember,
+    LedgerEntry,
+    Outcome,
+)
+from compensation.services.detection import SWEEP_AFTER, detection_run
+from compensation.services.incidents import incident_declare
+from compensation.services.ingest import heartbeats_ingest
+from compensation.services.nodes import node_create
+from kamen_portal.celery import app as celery_app
+from members.tests.factories import MemberFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayRedis:
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("needs redis-server (apt-get install redis-server)")
+        subprocess.run(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--pidfile",
+                str(self.workdir / "redis.pid"),
+            ],
+            check=True,
+        )
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        pid_file = self.workdir / "redis.pid"
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    time.sleep(0.05)
+                except OSError:
+                    return
+
+
+def _reset_broker_connections():
+    # Drop pooled connections so the next publish dials the (new) broker.
+    from kombu import pools
+
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    pools.reset()
+
+
+@pytest.fixture
+def broker(tmp_path, monkeypatch):
+    """Point this process's Celery at a throwaway Redis (not eager)."""
+    redis = ThrowawayRedis(tmp_path)
+    redis.start()
+    old = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    celery_app.conf.broker_url = redis.url
+    celery_app.conf.task_always_eager = False
+    _reset_broker_connections()
+    yield redis
+    celery_app.conf.broker_url, celery_app.conf.task_always_eager = old
+    _reset_broker_connections()
+    redis.stop()
+
+
+def _worker(redis_url: str, log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    db = connection.settings_dict
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
+    env["REDIS_URL"] = redis_url
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "kamen_portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _stop(worker: subprocess.Popen):
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, store):
+    now = timezone.now().replace(microsecond=0)
+    base = now - timedelta(hours=1)
+    member = MemberFactory(membership__expires_at=now + timedelta(days=5)).member
+    witness = MemberFactory(membership__expires_at=now + timedelta(days=5)).member
+    node, _ = node_create(name="fault-node", now=now)
+    items = [
+        {"member": m.member_no, "session": "s", "at": (base + timedelta(minutes=t)).isoformat()}
+        for m, ts in ((member, [0, 1, 15]), (witness, range(16)))
+        for t in ts
+    ]
+    heartbeats_ingest(node=node, payload={"heartbeats": items}, now=now)
+
+    broker.stop()  # the broker is down when detection commits
+    detection_run(now=now)
+    disconnect = Disconnect.objects.get()
+    assert disconnect.status == DisconnectStatus.CLOSED
+    assert disconnect.outcome == Outcome.PENDING  # recorded, not yet paid, not lost
+
+    broker.start()
+    _reset_broker_connections()
+    detection_run(now=now + SWEEP_AFTER + timedelta(seconds=5))  # the sweeper re-enqueues
+    detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
+    worker = _worker(broker.url, tmp_path / "worker.log")
+    try:
+        assert _wait(lambda: LedgerEntry.objects.filter(member=member).exists()), (
+            tmp_path / "worker.log"
+        ).read_text()[-3000:]
+        time.sleep(1.0)  # let the duplicate enqueue run too
+    finally:
+        _stop(worker)
+    assert LedgerEntry.objects.filter(member=member).count() == 1
+    assert LedgerEntry.objects.get(member=member).minutes == 14
+
+
+def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_path):
+    now = timezone.now().replace(microsecond=0)
+    from members.models import MemberProfile, User
+
+    # 3,000 members, bulk-created: six payout chunks of 500.
+    users = User.objects.bulk_create(User(email=f"bulk{i}@example.com") for i in range(3000))
+    MemberProfile.objects.bulk_create(
+        MemberProfile(user=u, member_no=f"KM{70000000 + i:08d}", expires_at=now + timedelta(days=9))
+        for i, u in enumerate(users)
+    )
+    incident = incident_declare(
+        kind="outage",
+        scope="all",
+        node_ids=[],
+        started_at=now - timedelta(hours=2),
+        ended_at=now - timedelta(hours=1),
+        ratio=None,
+        title_zh="故障",
+        title_en="Outage",
+        actor=None,
+        now=now,
+    )
+    assert IncidentMember.objects.filter(incident=incident).count() == 0  # computed by the payout
+
+    log = tmp_path / "worker1.log"
+    worker = _worker(broker.url, log)
+    try:
+        paid_some = _wait(
+            lambda: Claim.objects.filter(source_ref=str(incident.public_id)).count() >= 500,
+            timeout=90,
+        )
+        assert paid_some, log.read_text()[-3000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # no warm shutdown: killed mid-task
+        worker.wait(timeout=30)
+    killed_at = Claim.objects.filter(source_ref=str(incident.public_id)).count()
+    assert killed_at < 3000, "the worker finished before it could be killed; make the payout bigger"
+
+    # The sweeper finds the payout stalled and re-plans only what is unpaid.
+    detection_run(now=timezone.now() + SWEEP_AFTER + timedelta(seconds=5))
+    log2 = tmp_path / "worker2.log"
+    worker = _worker(broker.url, log2)
+    try:
+        done = _wait(
+            lambda: Claim.objects.filter(source_ref=str(incident.public_id)).count() == 3000,
+            timeout=120,
+        )
+        assert done, log2.read_text()[-3000:]
+        time.sleep(1.0)
+    finally:
+        _stop(worker)
+    assert LedgerEntry.objects.count() == 3000
+    assert Claim.objects.count() == 3000
+    assert set(LedgerEntry.objects.values_list("minutes", flat=True)) == {60}
+    from compensation.ledger import verify_chain
+
+    count, problems = verify_chain()
+    assert (count, problems) == (3000, [])
