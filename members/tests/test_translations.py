@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.utils import translation
 
@@ -37,15 +36,18 @@ def test_every_chinese_entry_is_translated_and_not_fuzzy():
     assert missing == []
 
 
-@pytest.mark.parametrize(
-    "entry",
-    [
-        e
-        for e in _entries(PO.read_text(encoding="utf-8"))
-        if "msgstr" in e and "msgctxt" not in e and "%" not in e["msgid"] and "\\" not in e["msgid"]
-    ][:400],
-    ids=lambda e: e["msgid"][:40],
-)
-def test_compiled_catalog_matches_the_source(entry):
+def test_compiled_catalog_matches_the_source():
+    """The .mo that Django loads is compiled from this .po (make compiles it)."""
+    mismatched = []
     with translation.override("zh-hans"):
-        assert translation.gettext(entry["msgid"]) == entry["msgstr"]
+        for entry in _entries(PO.read_text(encoding="utf-8")):
+            if (
+                "msgstr" not in entry
+                or "msgctxt" in entry
+                or "%" in entry["msgid"]
+                or "\\" in entry["msgid"]
+            ):
+                continue
+            if translation.gettext(entry["msgid"]) != entry["msgstr"]:
+                mismatched.append(entry["msgid"])
+    assert mismatched == []
