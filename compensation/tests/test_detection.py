@@ -199,3 +199,90 @@ def test_two_detection_passes_at_once_record_each_disconnect_once(world):
     world.detect()
     assert Disconnect.objects.count() == 1
     assert Claim.objects.count() == 1
+
+
+def test_most_sessions_dropping_in_the_same_minute_is_one_mass_drop_incident(world):
+    from members.models import Notification
+
+    node = world.node()
+    dropped = [world.member() for _ in range(12)]
+    stayed = [world.member() for _ in range(3)]
+    items = [b for m in dropped for b in world.beats(m, _minutes(0, 10), session=f"s{m.pk}")]
+    items += [b for m in stayed for b in world.beats(m, _minutes(0, 30), session=f"s{m.pk}")]
+    world.post(node, items)
+    world.detect()
+    incident = Incident.objects.get()
+    assert incident.kind == IncidentKind.MASS_DROP
+    assert incident.status == IncidentStatus.OPEN
+    assert Disconnect.objects.filter(incident=incident).count() == 12
+    # Members in the mass drop are not each told about a separate disconnect.
+    assert not Notification.objects.filter(kind="disconnect_detected").exists()
+
+    back = [b for m in dropped for b in world.beats(m, _minutes(25, 32), session=f"s{m.pk}")]
+    world.post(
+        node,
+        back + [b for m in stayed for b in world.beats(m, _minutes(31, 32), session=f"s{m.pk}")],
+    )
+    world.detect()
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CLOSED
+    assert set(Disconnect.objects.values_list("credited_minutes", flat=True)) == {15}
+    assert LedgerEntry.objects.count() == 12
+    assert set(LedgerEntry.objects.values_list("source_kind", flat=True)) == {"incident"}
+
+
+def test_a_node_that_was_only_buffering_has_its_outage_withdrawn(world):
+    node_a, node_b = world.node("node-a"), world.node("node-b")
+    member, other = world.member(), world.member()
+    world.post(node_a, world.beats(member, _minutes(0, 10)), now=T0 + timedelta(minutes=10))
+    world.post(node_b, world.beats(other, _minutes(0, 30)), now=T0 + timedelta(minutes=30))
+    world.detect(now=T0 + timedelta(minutes=30))
+    incident = Incident.objects.get()
+    assert incident.status == IncidentStatus.OPEN
+    # Node A was up all along (its link to us was down): it replays without a gap.
+    world.post(node_a, world.beats(member, _minutes(11, 31)), now=T0 + timedelta(minutes=31))
+    world.post(node_b, world.beats(other, [31]), now=T0 + timedelta(minutes=31))
+    world.detect(now=T0 + timedelta(minutes=31))
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CANCELLED
+    assert not LedgerEntry.objects.exists()
+    assert not Disconnect.objects.exists()
+
+
+def test_a_member_who_never_comes_back_is_closed_as_unresolved_and_not_paid(world):
+    node = world.node()
+    gone, witness = world.member(), world.member()
+    world.post(node, world.beats(gone, [0, 1, 2]) + world.beats(witness, _minutes(0, 10)))
+    world.detect()
+    assert Disconnect.objects.get().status == DisconnectStatus.OPEN
+    # The node runs on for more than the per-event cap (24 h).
+    late = [world.beat(witness, 60 * 25)]
+    world.post(node, late, now=T0 + timedelta(hours=26))
+    world.detect(now=T0 + timedelta(hours=26))
+    disconnect = Disconnect.objects.get(member=gone)
+    assert disconnect.status == DisconnectStatus.UNRESOLVED
+    assert disconnect.outcome == Outcome.NOT_ELIGIBLE
+    assert not LedgerEntry.objects.filter(member=gone).exists()
+
+
+def test_declared_outage_on_chosen_nodes_pays_only_their_members(world):
+    from compensation.services.incidents import incident_declare
+
+    node_a, node_b = world.node("node-a"), world.node("node-b")
+    on_a, on_b = world.member(), world.member()
+    world.post(node_a, world.beats(on_a, _minutes(0, 60)))
+    world.post(node_b, world.beats(on_b, _minutes(0, 60)))
+    with world.capture(execute=True):
+        incident_declare(
+            kind=IncidentKind.OUTAGE,
+            scope="nodes",
+            node_ids=[node_a.pk],
+            started_at=T0 + timedelta(minutes=20),
+            ended_at=T0 + timedelta(minutes=50),
+            ratio=None,
+            title_zh="A 节点故障",
+            title_en="Node A outage",
+            actor=None,
+            now=world.now,
+        )
+    assert list(LedgerEntry.objects.values_list("member_id", "minutes")) == [(on_a.pk, 30)]
