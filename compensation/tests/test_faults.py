@@ -8,13 +8,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -32,6 +30,7 @@ from compensation.services.ingest import heartbeats_ingest
 from compensation.services.nodes import node_create
 from kamen_portal.celery import app as celery_app
 from members.tests.factories import MemberFactory
+from tests.workers import start_worker, stop_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -118,52 +117,13 @@ def broker(tmp_path, monkeypatch):
     redis.stop()
 
 
-def _worker(redis_url: str, log: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def _worker(redis_url: str, log: Path):
     db = connection.settings_dict
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return start_worker(
+        log,
+        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=redis_url,
     )
-    env["REDIS_URL"] = redis_url
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "kamen_portal",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _wait(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def _stop(worker: subprocess.Popen):
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
 
 
 def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, store):
@@ -191,12 +151,12 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
     worker = _worker(broker.url, tmp_path / "worker.log")
     try:
-        assert _wait(lambda: LedgerEntry.objects.filter(member=member).exists()), (
+        assert wait_until(lambda: LedgerEntry.objects.filter(member=member).exists()), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
         time.sleep(1.0)  # let the duplicate enqueue run too
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert LedgerEntry.objects.filter(member=member).count() == 1
     assert LedgerEntry.objects.get(member=member).minutes == 14
 
@@ -228,14 +188,13 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
     log = tmp_path / "worker1.log"
     worker = _worker(broker.url, log)
     try:
-        paid_some = _wait(
+        paid_some = wait_until(
             lambda: Claim.objects.filter(source_ref=str(incident.public_id)).count() >= 500,
             timeout=90,
         )
         assert paid_some, log.read_text()[-3000:]
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # no warm shutdown: killed mid-task
-        worker.wait(timeout=30)
+        stop_worker(worker, kill=True)  # no warm shutdown: killed mid-task
     killed_at = Claim.objects.filter(source_ref=str(incident.public_id)).count()
     assert killed_at < 3000, "the worker finished before it could be killed; make the payout bigger"
 
@@ -244,14 +203,14 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
     log2 = tmp_path / "worker2.log"
     worker = _worker(broker.url, log2)
     try:
-        done = _wait(
+        done = wait_until(
             lambda: Claim.objects.filter(source_ref=str(incident.public_id)).count() == 3000,
             timeout=120,
         )
         assert done, log2.read_text()[-3000:]
         time.sleep(1.0)
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert LedgerEntry.objects.count() == 3000
     assert Claim.objects.count() == 3000
     assert set(LedgerEntry.objects.values_list("minutes", flat=True)) == {60}

@@ -1,10 +1,7 @@
 """Foundation checks against the real services CI provides."""
 
-import os
-import subprocess
-import sys
 import threading
-import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,6 +11,7 @@ from django.db import connection
 from members import services
 from members.models import MemberProfile, User
 from members.tasks import WORKER_HEARTBEAT_KEY, record_worker_heartbeat
+from tests.workers import start_worker, stop_worker, wait_until
 
 
 @pytest.mark.postgres
@@ -67,35 +65,11 @@ def test_a_real_worker_consumes_tasks_from_redis(output_dir):
     """End to end through the real broker: enqueue, a separate worker process
     runs it, and its effect is visible here."""
     cache.delete(WORKER_HEARTBEAT_KEY)
-    env = dict(os.environ)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = os.path.join(output_dir, "celery-worker-foundation.log")
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "kamen_portal",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            record_worker_heartbeat.delay()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and cache.get(WORKER_HEARTBEAT_KEY) is None:
-                time.sleep(0.2)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-    with open(log_path) as log:
-        assert cache.get(WORKER_HEARTBEAT_KEY) is not None, log.read()[-2000:]
+    log_path = Path(output_dir) / "celery-worker-foundation.log"
+    worker = start_worker(log_path)
+    try:
+        record_worker_heartbeat.delay()
+        consumed = wait_until(lambda: cache.get(WORKER_HEARTBEAT_KEY) is not None)
+    finally:
+        stop_worker(worker)
+    assert consumed, log_path.read_text()[-2000:]
