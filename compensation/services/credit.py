@@ -49,6 +49,9 @@ class ClaimRequest:
     idempotency_key: str
     ratio: Decimal | None = None  # None: the policy's ratio for the source
     note: str = ""
+    # A staff decision (approved appeal): credit exactly this many minutes,
+    # caps not applied. The union rule still decides what counts as covered.
+    minutes_override: int | None = None
     after_commit: list = field(default_factory=list)
 
 
@@ -103,6 +106,91 @@ def compensation_credit_many(*, requests: list[ClaimRequest], now: datetime) -> 
     raise RuntimeError("Could not record compensation decisions after retries.")
 
 
+@dataclass
+class Assessment:
+    ratio: Decimal
+    requested: list[iv.Interval]
+    new: list[iv.Interval]
+    calc: iv.CreditCalculation
+    outcome: str
+    reason: str
+
+
+def _assess(
+    member: MemberProfile,
+    request: ClaimRequest,
+    *,
+    covered: list[iv.Interval],
+    already: int,
+    policy: Policy,
+) -> Assessment:
+    """What one claim is worth for ``member`` now: the uncovered part of its
+    intervals inside the paid membership, under the policy (pure reads)."""
+    ratio = _ratio_for(policy, request)
+    requested = iv.normalize(request.intervals)
+    eligible = (
+        iv.clip(requested, start=None, end=member.expires_at)
+        if member.expires_at is not None and member.status == MemberStatus.ACTIVE
+        else []
+    )
+    new = iv.subtract(eligible, covered)
+    calc = policy_quote(
+        policy, lost_seconds=iv.total_seconds(new), ratio=ratio, already_credited_in_window=already
+    )
+    if request.minutes_override is not None:
+        calc = iv.CreditCalculation(
+            lost_seconds=calc.lost_seconds,
+            raw_minutes=calc.raw_minutes,
+            event_capped_minutes=0,
+            window_capped_minutes=0,
+            credited_minutes=max(int(request.minutes_override), 0),
+        )
+        outcome = Outcome.CREDITED if calc.credited_minutes else Outcome.NOT_ELIGIBLE
+        return Assessment(ratio, requested, new, calc, outcome, "staff_decision")
+    if not eligible:
+        outcome, reason = Outcome.NOT_ELIGIBLE, "membership_inactive"
+    elif not new:
+        outcome, reason = Outcome.COVERED, "already_covered"
+    elif calc.credited_minutes == 0 and calc.raw_minutes > 0:
+        outcome, reason = Outcome.CAPPED, "cap_reached"
+    elif calc.credited_minutes == 0:
+        outcome, reason = Outcome.NOT_ELIGIBLE, "nothing_to_credit"
+    elif calc.withheld_minutes:
+        outcome, reason = Outcome.PARTLY_CAPPED, "cap_reached"
+    else:
+        outcome, reason = Outcome.CREDITED, ""
+    return Assessment(ratio, requested, new, calc, outcome, reason)
+
+
+def compensation_preview(
+    *, member_id: int, intervals: list[iv.Interval], source_kind: str, now: datetime
+) -> Assessment:
+    """What crediting ``intervals`` would pay right now, without writing
+    anything (staff see it as the suggested credit of an appeal)."""
+    policy = policy_current()
+    member = MemberProfile.objects.get(pk=member_id)
+    envelope = iv.envelope(intervals)
+    covered = (
+        list(
+            CoveredSpan.objects.filter(member_id=member_id, start__lt=envelope[1], end__gt=envelope[0]).values_list(
+                "start", "end"
+            )
+        )
+        if envelope
+        else []
+    )
+    already = (
+        Claim.objects.filter(
+            member_id=member_id, created_at__gt=now - timedelta(days=policy.cap_window_days)
+        ).aggregate(total=Sum("credited_minutes"))["total"]
+        or 0
+    )
+    request = ClaimRequest(
+        member_id=member_id, intervals=intervals, source_kind=source_kind, source_ref="", idempotency_key=""
+    )
+    return _assess(member, request, covered=covered, already=already, policy=policy)
+
+
 def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Claim]:
     keys = [r.idempotency_key for r in requests]
     member_ids = sorted({r.member_id for r in requests})
@@ -145,32 +233,11 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
         member = members.get(request.member_id)
         if member is None:
             continue
-        ratio = _ratio_for(policy, request)
-        requested = iv.normalize(request.intervals)
-        eligible = (
-            iv.clip(requested, start=None, end=member.expires_at)
-            if member.expires_at is not None and member.status == MemberStatus.ACTIVE
-            else []
+        assessment = _assess(
+            member, request, covered=covered[member.pk], already=in_window.get(member.pk) or 0, policy=policy
         )
-        new = iv.subtract(eligible, covered[member.pk])
-        calc = policy_quote(
-            policy,
-            lost_seconds=iv.total_seconds(new),
-            ratio=ratio,
-            already_credited_in_window=in_window.get(member.pk) or 0,
-        )
-        if not eligible:
-            outcome, reason = Outcome.NOT_ELIGIBLE, "membership_inactive"
-        elif not new:
-            outcome, reason = Outcome.COVERED, "already_covered"
-        elif calc.credited_minutes == 0 and calc.raw_minutes > 0:
-            outcome, reason = Outcome.CAPPED, "cap_reached"
-        elif calc.credited_minutes == 0:
-            outcome, reason = Outcome.NOT_ELIGIBLE, "nothing_to_credit"
-        elif calc.withheld_minutes:
-            outcome, reason = Outcome.PARTLY_CAPPED, "cap_reached"
-        else:
-            outcome, reason = Outcome.CREDITED, ""
+        ratio, requested, new, calc = assessment.ratio, assessment.requested, assessment.new, assessment.calc
+        outcome, reason = assessment.outcome, assessment.reason
 
         claim = Claim(
             idempotency_key=request.idempotency_key,
