@@ -258,7 +258,9 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
             created_at=now,
         )
         if calc.credited_minutes > 0:
-            span = iv.envelope(new)
+            # A staff-decided credit may pay withheld minutes of time already
+            # covered: the entry then names the claimed span itself.
+            span = iv.envelope(new) or iv.envelope(requested)
             new_expiry = iv.extend_expiry(
                 expires_at=member.expires_at,
                 minutes=calc.credited_minutes,
