@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from compensation.models import Claim, Disconnect, Node
 from members.models import MemberProfile
 
-
 _evidence_storage = None
 
 

@@ -345,3 +345,8 @@ NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
 HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # Absolute links in emails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Appeals -------------------------------------------------------------------
+# Reviewers may credit up to this many minutes on an appeal; above it, a
+# supervisor (permission appeals.approve_above_limit) must approve.
+APPEAL_REVIEWER_LIMIT_MINUTES = env_int("APPEAL_REVIEWER_LIMIT_MINUTES", default=24 * 60)

@@ -145,6 +145,10 @@ class NotificationKind(models.TextChoices):
     DISCONNECT_DETECTED = "disconnect_detected", _("Disconnect detected")
     CREDITED = "credited", _("Time credited")
     COUPON_ISSUED = "coupon_issued", _("Coupon issued")
+    APPEAL_RECEIVED = "appeal_received", _("Appeal received")
+    APPEAL_INFO_REQUESTED = "appeal_info_requested", _("Information requested on an appeal")
+    APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
+    APPEAL_ESCALATED = "appeal_escalated", _("Appeal taken to mediation")
 
 
 class EmailStatus(models.TextChoices):

@@ -1,0 +1,207 @@
+"""Validating and sanitising uploaded evidence.
+
+Screenshots are opened with Pillow restricted to JPEG, PNG and WebP, their
+pixel count is checked from the header before any decoding (decompression
+bombs are refused fast and without large memory), then they are decoded,
+turned upright from their EXIF orientation and re-encoded from pixels alone:
+no EXIF/GPS, no trailing bytes, no embedded payload survives. Logs must be
+plain text. Nothing the uploader named reaches the filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import unicodedata
+import warnings
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_SCREENSHOTS = 10
+MAX_LOGS = 5
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_LOG_BYTES = 2 * 1024 * 1024
+
+_FORMATS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+}
+
+# Pillow's own guard, in line with ours: beyond this it raises rather than
+# allocate (our header check below refuses earlier, with a clear message).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class EvidenceError(ValueError):
+    def __init__(self, filename: str, message: str, code: str):
+        super().__init__(message)
+        self.filename = filename
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CleanFile:
+    kind: str  # "screenshot" or "log"
+    fmt: str
+    content_type: str
+    data: bytes
+    original_name: str
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def safe_name(name: str | None) -> str:
+    """A display name only: last path component, no control characters,
+    bounded length. Storage names are random and never derived from it."""
+    name = (name or "").replace("\\", "/").split("/")[-1]
+    name = "".join(
+        ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C"
+    )
+    name = name.strip().lstrip(".") or "file"
+    stem, ext = os.path.splitext(name)
+    return (stem[: 100 - len(ext[:10])] + ext[:10]) or "file"
+
+
+def _read_bounded(upload, limit: int, name: str) -> bytes:
+    size = getattr(upload, "size", None)
+    if size is not None and size > limit:
+        raise EvidenceError(
+            name,
+            _("%(name)s is too large (%(size)s MB; at most %(max)s MB).")
+            % {"name": name, "size": f"{size / 1048576:.1f}", "max": limit // 1048576},
+            "too_large",
+        )
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise EvidenceError(
+            name,
+            _("%(name)s is too large (at most %(max)s MB).")
+            % {"name": name, "max": limit // 1048576},
+            "too_large",
+        )
+    return data
+
+
+def clean_screenshot(upload) -> CleanFile:
+    name = safe_name(getattr(upload, "name", ""))
+    data = _read_bounded(upload, MAX_IMAGE_BYTES, name)
+    not_image = EvidenceError(
+        name, _("%(name)s is not a JPEG, PNG or WebP image.") % {"name": name}, "not_an_image"
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(_FORMATS))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise EvidenceError(
+                    name,
+                    _("%(name)s has too many pixels (%(w)d × %(h)d; at most 40 megapixels).")
+                    % {"name": name, "w": width, "h": height},
+                    "too_many_pixels",
+                )
+            fmt = image.format
+            image.seek(0)  # animated images: the first frame is the evidence
+            image.load()
+    except EvidenceError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses at open time, from the header: nothing was decoded.
+        raise EvidenceError(
+            name,
+            _("%(name)s has too many pixels (at most 40 megapixels).") % {"name": name},
+            "too_many_pixels",
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise not_image from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise EvidenceError(
+            name, _("%(name)s is damaged or incomplete.") % {"name": name}, "damaged"
+        ) from exc
+    if fmt not in _FORMATS:
+        raise not_image
+    image = ImageOps.exif_transpose(image)
+    ext, content_type = _FORMATS[fmt]
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image = image.convert("RGB")
+        image.save(out, "JPEG", quality=90)
+    elif fmt == "PNG":
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert("RGBA")
+        image.save(out, "PNG", compress_level=3)
+    else:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        image.save(out, "WEBP", quality=90)
+    return CleanFile(
+        kind="screenshot",
+        fmt=ext,
+        content_type=content_type,
+        data=out.getvalue(),
+        original_name=name,
+        width=image.width,
+        height=image.height,
+    )
+
+
+def clean_log(upload) -> CleanFile:
+    name = safe_name(getattr(upload, "name", ""))
+    data = _read_bounded(upload, MAX_LOG_BYTES, name)
+    if b"\x00" in data:
+        raise EvidenceError(
+            name, _("%(name)s is not a plain-text log.") % {"name": name}, "not_text"
+        )
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise EvidenceError(
+            name, _("%(name)s is not a plain-text log.") % {"name": name}, "not_text"
+        )
+    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<svg", "%pdf")):
+        raise EvidenceError(
+            name, _("%(name)s is not a plain-text log.") % {"name": name}, "not_text"
+        )
+    return CleanFile(
+        kind="log",
+        fmt="txt",
+        content_type="text/plain; charset=utf-8",
+        data=text.encode("utf-8"),
+        original_name=name,
+    )
+
+
+def clean_uploads(*, screenshots: list, logs: list, require_screenshot: bool) -> list[CleanFile]:
+    """Clean every file or raise on the first bad one (named). Nothing is
+    stored before all of them are good."""
+    if require_screenshot and not screenshots:
+        raise EvidenceError("", _("Attach at least one screenshot."), "no_screenshot")
+    if len(screenshots) > MAX_SCREENSHOTS:
+        raise EvidenceError(
+            "",
+            _("At most %(n)d screenshots per appeal.") % {"n": MAX_SCREENSHOTS},
+            "too_many_files",
+        )
+    if len(logs) > MAX_LOGS:
+        raise EvidenceError(
+            "", _("At most %(n)d log files at a time.") % {"n": MAX_LOGS}, "too_many_files"
+        )
+    return [clean_screenshot(f) for f in screenshots] + [clean_log(f) for f in logs]
