@@ -75,6 +75,7 @@ def compensation_credit(
     now: datetime,
     ratio: Decimal | None = None,
     note: str = "",
+    minutes_override: int | None = None,
 ) -> Claim:
     """Credit one member for one source; see compensation_credit_many."""
     request = ClaimRequest(
@@ -85,6 +86,7 @@ def compensation_credit(
         idempotency_key=idempotency_key,
         ratio=ratio,
         note=note,
+        minutes_override=minutes_override,
     )
     return compensation_credit_many(requests=[request], now=now)[0]
 
@@ -172,9 +174,9 @@ def compensation_preview(
     envelope = iv.envelope(intervals)
     covered = (
         list(
-            CoveredSpan.objects.filter(member_id=member_id, start__lt=envelope[1], end__gt=envelope[0]).values_list(
-                "start", "end"
-            )
+            CoveredSpan.objects.filter(
+                member_id=member_id, start__lt=envelope[1], end__gt=envelope[0]
+            ).values_list("start", "end")
         )
         if envelope
         else []
@@ -186,7 +188,11 @@ def compensation_preview(
         or 0
     )
     request = ClaimRequest(
-        member_id=member_id, intervals=intervals, source_kind=source_kind, source_ref="", idempotency_key=""
+        member_id=member_id,
+        intervals=intervals,
+        source_kind=source_kind,
+        source_ref="",
+        idempotency_key="",
     )
     return _assess(member, request, covered=covered, already=already, policy=policy)
 
@@ -234,9 +240,18 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
         if member is None:
             continue
         assessment = _assess(
-            member, request, covered=covered[member.pk], already=in_window.get(member.pk) or 0, policy=policy
+            member,
+            request,
+            covered=covered[member.pk],
+            already=in_window.get(member.pk) or 0,
+            policy=policy,
         )
-        ratio, requested, new, calc = assessment.ratio, assessment.requested, assessment.new, assessment.calc
+        ratio, requested, new, calc = (
+            assessment.ratio,
+            assessment.requested,
+            assessment.new,
+            assessment.calc,
+        )
         outcome, reason = assessment.outcome, assessment.reason
 
         claim = Claim(

@@ -1,0 +1,108 @@
+import uuid
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from compensation.models import Node
+
+from .evidence import MAX_LOGS, MAX_SCREENSHOTS
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input; each is validated by appeals.evidence."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if not data:
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
+            return []
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class AppealForm(forms.Form):
+    submission_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    disconnect = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    claimed_start = forms.DateTimeField(
+        label=_("Disconnected from"),
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
+        ),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        required=False,
+    )
+    claimed_end = forms.DateTimeField(
+        label=_("Until"),
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
+        ),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        required=False,
+    )
+    node = forms.ModelChoiceField(
+        label=_("Node"),
+        queryset=Node.objects.filter(revoked_at__isnull=True),
+        required=False,
+        empty_label=_("I don't know / another service"),
+    )
+    service = forms.CharField(label=_("Or describe the service"), max_length=120, required=False)
+    description = forms.CharField(
+        label=_("What happened"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=5000,
+        help_text=_(
+            "When it started, how long it lasted, what you saw (error messages, what you tried)."
+        ),
+    )
+    screenshots = MultipleFileField(
+        label=_("Screenshots"),
+        required=False,
+        help_text=_("1 to %(n)d images: JPEG, PNG or WebP, up to 10 MB and 40 megapixels each.")
+        % {"n": MAX_SCREENSHOTS},
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    logs = MultipleFileField(
+        label=_("Log files (optional)"),
+        required=False,
+        help_text=_("Up to %(n)d plain-text files, 2 MB each.") % {"n": MAX_LOGS},
+        widget=MultipleFileInput(attrs={"accept": ".txt,.log,text/plain"}),
+    )
+
+    def __init__(self, *args, fixed_span: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fixed_span = fixed_span
+
+    def clean(self):
+        data = super().clean()
+        if not self.fixed_span:
+            for field in ("claimed_start", "claimed_end"):
+                if not data.get(field) and field not in self.errors:
+                    self.add_error(field, _("This field is required."))
+        return data
+
+
+class ReplyForm(forms.Form):
+    message = forms.CharField(
+        label=_("Message"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        required=False,
+    )
+    screenshots = MultipleFileField(
+        label=_("Add screenshots"),
+        required=False,
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    logs = MultipleFileField(
+        label=_("Add log files"),
+        required=False,
+        widget=MultipleFileInput(attrs={"accept": ".txt,.log,text/plain"}),
+    )

@@ -1,0 +1,238 @@
+import io
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image
+
+from compensation.models import Disconnect
+from members.selectors import member_profile_for_user
+
+from .bundle import build_bundle
+from .evidence import EvidenceError, clean_uploads
+from .forms import AppealForm, ReplyForm
+from .models import AppealStatus
+from .selectors import appeal_for_viewer, member_appeals
+from .services import (
+    AppealError,
+    appeal_can_escalate,
+    appeal_deadline,
+    appeal_escalate,
+    appeal_member_reply,
+    appeal_submit,
+    appeal_withdraw,
+)
+
+
+def _member_or_404(request: HttpRequest):
+    profile = member_profile_for_user(user=request.user)
+    if profile is None:
+        raise Http404
+    return profile
+
+
+def _viewer_appeal_or_404(request: HttpRequest, public_id):
+    appeal = appeal_for_viewer(user=request.user, public_id=public_id)
+    if appeal is None:
+        raise Http404
+    return appeal
+
+
+@login_required
+def appeal_list(request: HttpRequest) -> HttpResponse:
+    member = _member_or_404(request)
+    return render(request, "appeals/list.html", {"appeals": member_appeals(member=member)[:100]})
+
+
+@login_required
+def appeal_new(request: HttpRequest) -> HttpResponse:
+    member = _member_or_404(request)
+    now = timezone.now()
+    disconnect_id = request.POST.get("disconnect") or request.GET.get("disconnect")
+    disconnect = None
+    if disconnect_id:
+        try:
+            disconnect = Disconnect.objects.select_related("node").get(
+                public_id=uuid.UUID(disconnect_id), member=member
+            )
+        except (ValueError, Disconnect.DoesNotExist) as exc:
+            raise Http404 from exc
+    deadline = None
+    if disconnect is not None and disconnect.ended_at:
+        deadline = appeal_deadline(end=disconnect.ended_at)
+
+    form = AppealForm(
+        request.POST or None,
+        request.FILES or None,
+        fixed_span=disconnect is not None,
+        initial={
+            "disconnect": disconnect.public_id if disconnect else None,
+            "submission_token": uuid.uuid4(),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            files = clean_uploads(
+                screenshots=data["screenshots"], logs=data["logs"], require_screenshot=True
+            )
+            appeal = appeal_submit(
+                member=member,
+                actor=request.user,
+                claimed_start=data.get("claimed_start")
+                or (disconnect.started_at if disconnect else None),
+                claimed_end=data.get("claimed_end")
+                or (disconnect.ended_at if disconnect else None),
+                description=data["description"],
+                files=files,
+                submission_token=data["submission_token"],
+                now=now,
+                disconnect=disconnect,
+                node=data.get("node"),
+                service=data.get("service", ""),
+            )
+        except EvidenceError as exc:
+            form.add_error(
+                "screenshots" if "screenshot" in exc.code or exc.code != "not_text" else "logs",
+                exc.message,
+            )
+        except AppealError as exc:
+            if exc.existing is not None:
+                messages.warning(request, exc.message)
+                return redirect("appeals:detail", public_id=exc.existing.public_id)
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, _("Your appeal was filed. We will respond by the time shown below.")
+            )
+            return redirect("appeals:detail", public_id=appeal.public_id)
+        # Everything typed stays; only files must be chosen again.
+        form.data = form.data.copy()
+    return render(
+        request,
+        "appeals/new.html",
+        {"form": form, "disconnect": disconnect, "deadline": deadline, "now": now},
+    )
+
+
+@login_required
+def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
+    appeal = _viewer_appeal_or_404(request, public_id)
+    is_owner = appeal.member.user_id == request.user.pk
+    now = timezone.now()
+    form = ReplyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if not is_owner:
+            raise Http404
+        if form.is_valid():
+            try:
+                files = clean_uploads(
+                    screenshots=form.cleaned_data["screenshots"],
+                    logs=form.cleaned_data["logs"],
+                    require_screenshot=False,
+                )
+                appeal_member_reply(
+                    appeal=appeal,
+                    member_user=request.user,
+                    message=form.cleaned_data["message"],
+                    files=files,
+                    now=now,
+                )
+            except (EvidenceError, AppealError) as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, _("Added to your appeal."))
+                return redirect("appeals:detail", public_id=appeal.public_id)
+    events = appeal.events.select_related("actor").order_by("created_at", "pk")
+    return render(
+        request,
+        "appeals/detail.html",
+        {
+            "appeal": appeal,
+            "events": events,
+            "evidence": appeal.evidence.all(),
+            "form": form,
+            "is_owner": is_owner,
+            "now": now,
+            "can_escalate": is_owner and appeal_can_escalate(appeal, now=now),
+            "can_reply": is_owner and appeal.is_open,
+            "bundle_available": appeal.status == AppealStatus.MEDIATION or not is_owner,
+        },
+    )
+
+
+@login_required
+@require_POST
+def appeal_withdraw_view(request: HttpRequest, public_id) -> HttpResponse:
+    appeal = _viewer_appeal_or_404(request, public_id)
+    try:
+        appeal_withdraw(appeal=appeal, member_user=request.user, now=timezone.now())
+        messages.success(request, _("Your appeal was withdrawn."))
+    except AppealError as exc:
+        messages.error(request, exc.message)
+    return redirect("appeals:detail", public_id=appeal.public_id)
+
+
+@login_required
+@require_POST
+def appeal_escalate_view(request: HttpRequest, public_id) -> HttpResponse:
+    appeal = _viewer_appeal_or_404(request, public_id)
+    try:
+        appeal_escalate(appeal=appeal, member_user=request.user, now=timezone.now())
+        messages.success(
+            request,
+            _(
+                "Recorded: the case is going to third-party mediation. Download your evidence bundle below."
+            ),
+        )
+    except AppealError as exc:
+        messages.error(request, exc.message)
+    return redirect("appeals:detail", public_id=appeal.public_id)
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@login_required
+@require_GET
+def evidence_file(request: HttpRequest, public_id, evidence_id) -> HttpResponse:
+    appeal = _viewer_appeal_or_404(request, public_id)
+    item = get_object_or_404(appeal.evidence, public_id=evidence_id)
+    if request.GET.get("thumb") and item.kind == "screenshot":
+        with item.file.open("rb") as handle:
+            image = Image.open(handle, formats=["JPEG", "PNG", "WEBP"])
+            image.thumbnail((320, 320))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=80)
+        return _private(HttpResponse(out.getvalue(), content_type="image/jpeg"))
+    response = FileResponse(item.file.open("rb"), content_type=item.content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=item.kind != "screenshot", filename=item.original_name
+    )
+    return _private(response)
+
+
+@login_required
+@require_GET
+def bundle_download(request: HttpRequest, public_id) -> HttpResponse:
+    appeal = _viewer_appeal_or_404(request, public_id)
+    is_owner = appeal.member.user_id == request.user.pk
+    if is_owner and appeal.status != AppealStatus.MEDIATION:
+        raise Http404
+    response = FileResponse(
+        build_bundle(appeal),
+        as_attachment=True,
+        filename=f"kamen-appeal-{appeal.short_id}-bundle.zip",
+        content_type="application/zip",
+    )
+    return _private(response)
