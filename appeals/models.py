@@ -1,3 +1,4 @@
+import os
 import uuid
 
 from django.conf import settings
@@ -5,28 +6,36 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.utils import translation
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from compensation.models import Claim, Disconnect, Node
 from members.models import MemberProfile
 
-_evidence_storage = None
+
+@deconstructible(path="appeals.models.EvidenceStorage")
+class EvidenceStorage(FileSystemStorage):
+    """Private storage under MEDIA_ROOT/evidence with no public URL at all:
+    files are served only by the permission-checked evidence view. The
+    location follows MEDIA_ROOT at call time (deployments and tests move it)."""
+
+    def __init__(self):
+        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+    @property
+    def base_location(self) -> str:
+        return os.path.join(settings.MEDIA_ROOT, "evidence")
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+    @property
+    def base_url(self) -> None:
+        return None
 
 
-def evidence_storage() -> FileSystemStorage:
-    """Private storage: under MEDIA_ROOT/evidence, with no public URL at all.
-    Files are served only by the permission-checked evidence view. (A callable,
-    so migrations do not freeze a path and tests can point MEDIA_ROOT elsewhere.)"""
-    global _evidence_storage
-    location = str(settings.MEDIA_ROOT) + "/evidence"
-    if _evidence_storage is None or _evidence_storage.location != location:
-        _evidence_storage = FileSystemStorage(
-            location=location,
-            base_url=None,
-            file_permissions_mode=0o600,
-            directory_permissions_mode=0o700,
-        )
-    return _evidence_storage
+evidence_storage = EvidenceStorage()
 
 
 class AppealStatus(models.TextChoices):
