@@ -145,7 +145,7 @@ class Appeal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member.member_no} {self.claimed_start:%Y-%m-%d %H:%M}"
+        return f"#{self.short_id}"
 
     @property
     def is_open(self) -> bool:

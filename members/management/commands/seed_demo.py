@@ -22,12 +22,39 @@ DEMO_STAFF = [
 ]
 
 # What each staff group may do in admin; later features add their own models.
+_REVIEWER = [
+    "members.view_memberprofile",
+    "members.view_user",
+    "appeals.view_appeal",
+    "appeals.change_appeal",
+    "appeals.decide_appeal",
+    "appeals.view_evidence",
+    "appeals.view_appealevent",
+    "appeals.view_reasontemplate",
+    "compensation.view_disconnect",
+    "compensation.view_incident",
+    "compensation.view_ledgerentry",
+    "compensation.view_claim",
+    "compensation.view_node",
+    "compensation.view_policy",
+    "compensation.view_coupon",
+]
 GROUP_PERMISSIONS = {
-    "Reviewers": ["members.view_memberprofile", "members.view_user"],
+    "Reviewers": _REVIEWER,
     "Supervisors": [
-        "members.view_memberprofile",
+        *_REVIEWER,
         "members.change_memberprofile",
-        "members.view_user",
+        "appeals.add_appeal",
+        "appeals.approve_above_limit",
+        "appeals.file_late_appeal",
+        "appeals.add_reasontemplate",
+        "appeals.change_reasontemplate",
+        "compensation.add_incident",
+        "compensation.change_incident",
+        "compensation.add_policy",
+        "compensation.reverse_ledgerentry",
+        "compensation.add_node",
+        "compensation.change_node",
     ],
 }
 
