@@ -283,6 +283,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AppealStatusEnum": "appeals.models.AppealStatus",
+        "DisconnectStatusEnum": "compensation.models.DisconnectStatus",
+        "MemberStatusEnum": "members.models.MemberStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -1,0 +1,164 @@
+import uuid
+
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compensation.models import Disconnect, Node
+from members.api.views import MemberMixin
+
+from ..evidence import EvidenceError, clean_uploads
+from ..selectors import appeal_for_viewer, member_appeals
+from ..services import AppealError, appeal_member_reply, appeal_submit, appeal_withdraw
+from .serializers import (
+    AppealCreateSerializer,
+    AppealDetailSerializer,
+    AppealReplySerializer,
+    AppealSerializer,
+)
+
+_CONFLICT_CODES = {"duplicate", "conflict"}
+
+
+def _error(exc) -> Response:
+    body = {"error": exc.code, "detail": exc.message}
+    if getattr(exc, "existing", None) is not None:
+        body["existing"] = str(exc.existing.public_id)
+    if isinstance(exc, EvidenceError) and exc.filename:
+        body["file"] = exc.filename
+    code = status.HTTP_409_CONFLICT if exc.code in _CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+    return Response(body, status=code)
+
+
+class AppealListCreateView(MemberMixin, generics.ListAPIView):
+    serializer_class = AppealSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return member_appeals(member=self.member())
+
+    @extend_schema(
+        request={"multipart/form-data": AppealCreateSerializer},
+        responses={201: AppealDetailSerializer},
+    )
+    def post(self, request):
+        member = self.member()
+        incoming = AppealCreateSerializer(
+            data={
+                **{k: v for k, v in request.data.items() if k not in ("screenshots", "logs")},
+                "screenshots": request.FILES.getlist("screenshots"),
+                "logs": request.FILES.getlist("logs"),
+            }
+        )
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        disconnect = None
+        if data.get("disconnect"):
+            disconnect = Disconnect.objects.filter(
+                public_id=data["disconnect"], member=member
+            ).first()
+            if disconnect is None:
+                return Response(
+                    {"error": "not_found", "detail": _("That disconnect was not found.")},
+                    status=404,
+                )
+        elif not (data.get("claimed_start") and data.get("claimed_end")):
+            return Response(
+                {
+                    "error": "invalid_span",
+                    "detail": _("Give claimed_start and claimed_end, or a disconnect."),
+                },
+                status=400,
+            )
+        node = Node.objects.filter(name=data["node"]).first() if data.get("node") else None
+        try:
+            files = clean_uploads(
+                screenshots=data.get("screenshots", []),
+                logs=data.get("logs", []),
+                require_screenshot=True,
+            )
+            appeal = appeal_submit(
+                member=member,
+                actor=request.user,
+                claimed_start=data.get("claimed_start"),
+                claimed_end=data.get("claimed_end"),
+                description=data["description"],
+                files=files,
+                submission_token=data.get("submission_token") or uuid.uuid4(),
+                now=timezone.now(),
+                disconnect=disconnect,
+                node=node,
+                service=data.get("service", ""),
+            )
+        except (AppealError, EvidenceError) as exc:
+            return _error(exc)
+        return Response(AppealDetailSerializer(appeal).data, status=status.HTTP_201_CREATED)
+
+
+class AppealDetailView(MemberMixin, APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def _appeal(self, request, public_id):
+        appeal = appeal_for_viewer(user=request.user, public_id=public_id)
+        if appeal is None or appeal.member.user_id != request.user.pk:
+            raise Http404
+        return appeal
+
+    @extend_schema(
+        responses=AppealDetailSerializer, summary="One of my appeals, with evidence and timeline"
+    )
+    def get(self, request, public_id):
+        return Response(AppealDetailSerializer(self._appeal(request, public_id)).data)
+
+
+class AppealReplyView(AppealDetailView):
+    @extend_schema(
+        request={"multipart/form-data": AppealReplySerializer},
+        responses=AppealDetailSerializer,
+        summary="Add a message and/or evidence",
+    )
+    def post(self, request, public_id):
+        appeal = self._appeal(request, public_id)
+        incoming = AppealReplySerializer(
+            data={
+                "message": request.data.get("message", ""),
+                "screenshots": request.FILES.getlist("screenshots"),
+                "logs": request.FILES.getlist("logs"),
+            }
+        )
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            files = clean_uploads(
+                screenshots=data.get("screenshots", []),
+                logs=data.get("logs", []),
+                require_screenshot=False,
+            )
+            appeal = appeal_member_reply(
+                appeal=appeal,
+                member_user=request.user,
+                message=data.get("message", ""),
+                files=files,
+                now=timezone.now(),
+            )
+        except (AppealError, EvidenceError) as exc:
+            return _error(exc)
+        return Response(AppealDetailSerializer(appeal).data)
+
+
+class AppealWithdrawView(AppealDetailView):
+    @extend_schema(
+        request=None, responses=AppealDetailSerializer, summary="Withdraw an open appeal"
+    )
+    def post(self, request, public_id):
+        appeal = self._appeal(request, public_id)
+        try:
+            appeal = appeal_withdraw(appeal=appeal, member_user=request.user, now=timezone.now())
+        except AppealError as exc:
+            return _error(exc)
+        return Response(AppealDetailSerializer(appeal).data)
