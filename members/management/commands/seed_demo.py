@@ -1,13 +1,14 @@
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from members.models import MemberProfile, Tier, User
 from members.services import member_profile_create
+from members.staff import staff_groups_sync
 
 DEMO_PASSWORD = "kamen-demo-2026"
 
@@ -21,61 +22,15 @@ DEMO_STAFF = [
     ("supervisor@example.com", "Supervisors", False),
 ]
 
+
 # What each staff group may do in admin; later features add their own models.
-_REVIEWER = [
-    "members.view_memberprofile",
-    "members.view_user",
-    "appeals.view_appeal",
-    "appeals.change_appeal",
-    "appeals.decide_appeal",
-    "appeals.view_evidence",
-    "appeals.view_appealevent",
-    "appeals.view_reasontemplate",
-    "compensation.view_disconnect",
-    "compensation.view_incident",
-    "compensation.view_ledgerentry",
-    "compensation.view_claim",
-    "compensation.view_node",
-    "compensation.view_policy",
-    "compensation.view_coupon",
-]
-GROUP_PERMISSIONS = {
-    "Reviewers": _REVIEWER,
-    "Supervisors": [
-        *_REVIEWER,
-        "members.change_memberprofile",
-        "appeals.add_appeal",
-        "appeals.approve_above_limit",
-        "appeals.file_late_appeal",
-        "appeals.add_reasontemplate",
-        "appeals.change_reasontemplate",
-        "compensation.add_incident",
-        "compensation.change_incident",
-        "compensation.add_policy",
-        "compensation.reverse_ledgerentry",
-        "compensation.add_node",
-        "compensation.change_node",
-    ],
-}
-
-
-def _permissions(codes: list[str]) -> list[Permission]:
-    perms = []
-    for code in codes:
-        app_label, codename = code.split(".")
-        perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return perms
-
-
 class Command(BaseCommand):
     help = "Create the demo accounts and data (safe to run again: nothing is duplicated)."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         now = timezone.now()
-        for name, codes in GROUP_PERMISSIONS.items():
-            group, _created = Group.objects.get_or_create(name=name)
-            group.permissions.set(_permissions(codes))
+        staff_groups_sync()
 
         for email, tier, validity in DEMO_MEMBERS:
             user = self._user(email, is_staff=False)

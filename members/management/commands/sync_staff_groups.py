@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from members.staff import staff_groups_sync
+
+
+class Command(BaseCommand):
+    help = "Create or update the Reviewers and Supervisors groups and their permissions."
+
+    def handle(self, *args, **options) -> None:
+        staff_groups_sync()
+        self.stdout.write(
+            self.style.SUCCESS("Staff groups are up to date: Reviewers, Supervisors.")
+        )
