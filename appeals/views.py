@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
 from compensation.models import Disconnect
+from compensation.services.policy import policy_current
 from members.selectors import member_profile_for_user
 
 from .bundle import build_bundle
@@ -114,10 +115,18 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
             return redirect("appeals:detail", public_id=appeal.public_id)
         # Everything typed stays; only files must be chosen again.
         form.data = form.data.copy()
+    offset = timezone.localtime(now).utcoffset()
     return render(
         request,
         "appeals/new.html",
-        {"form": form, "disconnect": disconnect, "deadline": deadline, "now": now},
+        {
+            "form": form,
+            "disconnect": disconnect,
+            "deadline": deadline,
+            "now": now,
+            "window_hours": policy_current().appeal_window_hours,
+            "utc_offset_minutes": int(offset.total_seconds() // 60) if offset else 0,
+        },
     )
 
 
