@@ -460,7 +460,7 @@ class Claim(models.Model):
         verbose_name_plural = _("compensation decisions")
         indexes = [
             models.Index(fields=["member", "created_at"]),
-            models.Index(fields=["source_kind", "source_ref"]),
+            models.Index(fields=["source_kind", "source_ref", "member"]),
         ]
 
     @property

@@ -49,14 +49,12 @@ def credited(claim: Claim, *, tz: str) -> Message:
     entry = claim.entry
 
     def render():
+        # No ledger sequence number here: notices are written before the
+        # entry is chained (the chain head is locked as briefly as possible).
         body = _(
             "%(minutes)d minutes were added to your membership. New expiry: %(expiry)s. "
-            "Ledger entry #%(seq)d; download its receipt from your compensation page."
-        ) % {
-            "minutes": claim.credited_minutes,
-            "expiry": _local(entry.expires_after, tz),
-            "seq": entry.seq,
-        }
+            "Download the receipt of this credit from your compensation page."
+        ) % {"minutes": claim.credited_minutes, "expiry": _local(entry.expires_after, tz)}
         if claim.withheld_minutes:
             body += " " + _(
                 "%(withheld)d minutes were withheld by the policy caps; you may appeal."

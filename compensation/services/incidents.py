@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from kamen_portal.queue import enqueue_on_commit
@@ -151,10 +151,14 @@ def _declared_affected(incident: Incident, *, threshold: timedelta) -> None:
     if incident.scope == IncidentScope.ALL:
         # Everyone whose paid membership overlapped the window; the credit
         # service clips each member to their own paid period.
-        ids = MemberProfile.objects.filter(
-            status=MemberStatus.ACTIVE, expires_at__gt=incident.started_at
-        ).values_list("pk", flat=True)
-        incident_add_members(incident=incident, member_ids=ids.iterator(chunk_size=5000))
+        # One INSERT ... SELECT: 100,000 members never pass through Python.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO compensation_incidentmember (incident_id, member_id) "
+                "SELECT %s, id FROM members_memberprofile WHERE status = %s AND expires_at > %s "
+                "ON CONFLICT DO NOTHING",
+                [incident.pk, MemberStatus.ACTIVE, incident.started_at],
+            )
         return
     store = get_store()
     for node in incident.nodes.all():
@@ -234,6 +238,9 @@ def incident_pay_members(*, incident_id: int, member_ids: list[int], now: dateti
         Disconnect.objects.bulk_update(
             attached, ["outcome", "credited_minutes", "withheld_minutes", "outcome_reason"]
         )
-        if not _unpaid_members(incident).exists():
+        # Two index counts, not an anti-join over every affected member: this
+        # runs after every chunk and must not grow with the incident.
+        paid = Claim.objects.filter(source_kind=SourceKind.INCIDENT, source_ref=ref).count()
+        if paid >= IncidentMember.objects.filter(incident=incident).count():
             Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.DONE)
     return len(claims)
