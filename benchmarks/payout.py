@@ -241,7 +241,10 @@ def run(ctx: Context, params: dict, members) -> dict:
         raise RuntimeError(f"payout verification failed: {verification}")
 
     per_s = round(affected / seconds)
-    peak_mb = memory["sum_of_process_hwm_mb"]
+    # The target is judged on PSS: the memory the worker's process tree really
+    # occupies. Summed RSS/VmHWM counts the copy-on-write pages a prefork
+    # parent shares with its children once per process; it is reported too.
+    peak_mb = memory["peak_tree_pss_mb"]
     default_worker = params["pool"] == "prefork" and params["concurrency"] == 2
     return {
         "result_name": "payout"
@@ -263,9 +266,7 @@ def run(ctx: Context, params: dict, members) -> dict:
         },
         "targets": [
             target("members_per_s", per_s, at_least=TARGET_MEMBERS_PER_S),
-            target(
-                "worker_peak_memory_mb (sum of per-process VmHWM)", peak_mb, below=TARGET_PEAK_MB
-            ),
+            target("worker_peak_memory_mb (PSS of the worker tree)", peak_mb, below=TARGET_PEAK_MB),
         ],
     }
 
