@@ -25,6 +25,9 @@ MAX_LOGS = 5
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_LOG_BYTES = 2 * 1024 * 1024
+# Everything one request may carry: all screenshots and logs at their limits,
+# plus the text fields. Larger bodies are refused before they are read.
+MAX_REQUEST_BYTES = MAX_SCREENSHOTS * MAX_IMAGE_BYTES + MAX_LOGS * MAX_LOG_BYTES + 1024 * 1024
 
 _FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),

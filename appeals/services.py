@@ -353,6 +353,15 @@ def appeal_assign(*, appeal: Appeal, staff: User, now: datetime) -> Appeal:
         _first_response(appeal, now)
         appeal.save()
         _event(appeal, EventKind.ASSIGNED, actor=staff, now=now, old=old, data={"to": staff.email})
+        if old == AppealStatus.SUBMITTED:
+            _notify(
+                appeal,
+                NotificationKind.APPEAL_RECEIVED,
+                lambda: _("Appeal %(id)s is being reviewed") % {"id": appeal.short_id},
+                _("A staff member has started reviewing your appeal."),
+                now=now,
+                key="in_review",
+            )
         return appeal
 
 

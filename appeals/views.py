@@ -1,3 +1,4 @@
+import functools
 import io
 import uuid
 
@@ -16,7 +17,7 @@ from compensation.services.policy import policy_current
 from members.selectors import member_profile_for_user
 
 from .bundle import build_bundle
-from .evidence import EvidenceError, clean_uploads
+from .evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
 from .forms import AppealForm, ReplyForm
 from .models import AppealStatus
 from .selectors import appeal_for_viewer, member_appeals
@@ -29,6 +30,34 @@ from .services import (
     appeal_submit,
     appeal_withdraw,
 )
+
+
+def limit_body(view):
+    """Refuse oversized uploads from Content-Length, before reading them."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.method == "POST" and _content_length(request) > MAX_REQUEST_BYTES:
+            response = render(
+                request,
+                "400.html",
+                {
+                    "message": _("The upload is too large: at most %(n)d MB per submission.")
+                    % {"n": MAX_REQUEST_BYTES // (1024 * 1024)}
+                },
+                status=413,
+            )
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _member_or_404(request: HttpRequest):
@@ -52,6 +81,7 @@ def appeal_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@limit_body
 def appeal_new(request: HttpRequest) -> HttpResponse:
     member = _member_or_404(request)
     now = timezone.now()
@@ -131,6 +161,7 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@limit_body
 def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
     appeal = _viewer_appeal_or_404(request, public_id)
     is_owner = appeal.member.user_id == request.user.pk

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from compensation.models import Disconnect, Node
 from members.api.views import MemberMixin
 
-from ..evidence import EvidenceError, clean_uploads
+from ..evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
 from ..selectors import appeal_for_viewer, member_appeals
 from ..services import AppealError, appeal_member_reply, appeal_submit, appeal_withdraw
 from .serializers import (
@@ -35,6 +35,23 @@ def _error(exc) -> Response:
     return Response(body, status=code)
 
 
+def _refuse_oversized(request) -> Response | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_REQUEST_BYTES:
+        return Response(
+            {
+                "error": "body_too_large",
+                "detail": _("The upload is too large: at most %(n)d MB per submission.")
+                % {"n": MAX_REQUEST_BYTES // (1024 * 1024)},
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return None
+
+
 class AppealListCreateView(MemberMixin, generics.ListAPIView):
     serializer_class = AppealSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -47,6 +64,9 @@ class AppealListCreateView(MemberMixin, generics.ListAPIView):
         responses={201: AppealDetailSerializer},
     )
     def post(self, request):
+        too_large = _refuse_oversized(request)
+        if too_large is not None:
+            return too_large
         member = self.member()
         incoming = AppealCreateSerializer(
             data={
@@ -123,6 +143,9 @@ class AppealReplyView(AppealDetailView):
         summary="Add a message and/or evidence",
     )
     def post(self, request, public_id):
+        too_large = _refuse_oversized(request)
+        if too_large is not None:
+            return too_large
         appeal = self._appeal(request, public_id)
         incoming = AppealReplySerializer(
             data={

@@ -222,3 +222,23 @@ def test_member_reply_with_a_bad_file_keeps_the_appeal_unchanged(member_client, 
     assert response.status_code == 200
     assert appeal.evidence.count() == 1
     assert not appeal.events.filter(kind="message").exists()
+
+
+def test_oversized_bodies_are_refused_before_reading(member_client, file_appeal):
+    from appeals.evidence import MAX_REQUEST_BYTES
+
+    huge = str(MAX_REQUEST_BYTES + 1)
+    response = member_client.post("/appeals/new/", {"description": "x"}, CONTENT_LENGTH=huge)
+    assert response.status_code == 413
+    assert "site-header" in response.content.decode()
+    api = member_client.post("/api/v1/appeals/", {"description": "x"}, CONTENT_LENGTH=huge)
+    assert api.status_code == 413 and api.json()["error"] == "body_too_large"
+
+
+def test_another_member_gets_404_for_the_bundle(client, file_appeal, reviewer, now):
+    appeal = file_appeal()
+    appeal_reject(appeal=appeal, staff=reviewer, reason="no", now=now)
+    client.force_login(MemberFactory())
+    assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 404
+    client.force_login(reviewer)
+    assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 200
