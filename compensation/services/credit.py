@@ -312,7 +312,9 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
     _set_expiries(list(changed_members.values()))
     notify_many(
         messages=[
-            notices.credited(c, tz=members[c.member_id].timezone) for c in claims if c.entry is not None
+            notices.credited(c, tz=members[c.member_id].timezone)
+            for c in claims
+            if c.entry is not None
         ],
         now=now,
     )
@@ -332,7 +334,8 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
     )
     coupons = _issue_coupons(claims, members=members, policy=policy, now=now)
     notify_many(
-        messages=[notices.coupon_issued(c, tz=members[c.member_id].timezone) for c in coupons], now=now
+        messages=[notices.coupon_issued(c, tz=members[c.member_id].timezone) for c in coupons],
+        now=now,
     )
 
     by_key = {c.idempotency_key: c for c in claims}
