@@ -332,6 +332,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 25},
     },
     "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
+    # The outbox relay: emails whose enqueue was lost are sent anyway.
+    "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
 }
 
 # --- Logging ----------------------------------------------------------------
@@ -352,6 +354,7 @@ NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
 HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # Absolute links in emails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 
 # --- Appeals -------------------------------------------------------------------
 # Reviewers may credit up to this many minutes on an appeal; above it, a

@@ -149,6 +149,21 @@ class NotificationKind(models.TextChoices):
     APPEAL_INFO_REQUESTED = "appeal_info_requested", _("Information requested on an appeal")
     APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
     APPEAL_ESCALATED = "appeal_escalated", _("Appeal taken to mediation")
+    APPEAL_WINDOW_CLOSING = "appeal_window_closing", _("Appeal window closing")
+    INCIDENT_DECLARED = "incident_declared", _("Incident declared")
+    INCIDENT_RESOLVED = "incident_resolved", _("Incident resolved")
+    EXPORT_READY = "export_ready", _("Data export ready")
+    SECURITY = "security", _("Account security")
+    STAFF_DIGEST = "staff_digest", _("Staff digest")
+
+
+# Security events always go by email, whatever the preferences say.
+ALWAYS_EMAILED = frozenset({NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST})
+# Defaults when a member has not chosen: (email, inbox).
+DEFAULT_CHANNELS = {
+    NotificationKind.DISCONNECT_DETECTED: (False, True),
+    NotificationKind.APPEAL_WINDOW_CLOSING: (True, True),
+}
 
 
 class EmailStatus(models.TextChoices):
@@ -176,10 +191,14 @@ class Notification(models.Model):
     url = models.CharField(_("link"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"))
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    in_inbox = models.BooleanField(_("shown in the inbox"), default=True)
     email_status = models.CharField(
         _("email"), max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING
     )
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(_("send attempts"), default=0)
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(_("last error"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -192,3 +211,19 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class NotificationPreference(models.Model):
+    """A member's choice of channels for one kind of notification."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    email = models.BooleanField(_("email"), default=True)
+    inbox = models.BooleanField(_("inbox"), default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="one_preference_per_kind")
+        ]

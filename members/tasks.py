@@ -14,7 +14,28 @@ def record_worker_heartbeat() -> None:
 
 @shared_task(ignore_result=True)
 def send_notification_emails(notification_ids: list[int]) -> None:
-    from .notifications import notification_email_send
+    """Send a batch; a failing email is retried on its own, with backoff."""
+    from .notifications import TransientEmailError, notification_email_send
 
     for notification_id in notification_ids:
+        try:
+            notification_email_send(notification_id=notification_id, now=timezone.now())
+        except TransientEmailError as exc:
+            send_notification_email.apply_async(args=(notification_id,), countdown=exc.retry_in)
+
+
+@shared_task(ignore_result=True)
+def send_notification_email(notification_id: int) -> None:
+    from .notifications import TransientEmailError, notification_email_send
+
+    try:
         notification_email_send(notification_id=notification_id, now=timezone.now())
+    except TransientEmailError as exc:
+        send_notification_email.apply_async(args=(notification_id,), countdown=exc.retry_in)
+
+
+@shared_task(ignore_result=True)
+def relay_notifications() -> None:
+    from .notifications import notification_relay
+
+    notification_relay(now=timezone.now())

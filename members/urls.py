@@ -6,4 +6,9 @@ app_name = "members"
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/read-all/", views.inbox_read, name="inbox-read-all"),
+    path("inbox/<int:notification_id>/read/", views.inbox_read, name="inbox-read"),
+    path("account/reminders/", views.notification_settings, name="notification-settings"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

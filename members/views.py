@@ -6,8 +6,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .models import User
 from .selectors import member_profile_for_user
 from .services import member_set_language
 
@@ -68,3 +70,67 @@ def set_language(request: HttpRequest) -> HttpResponse:
         httponly=False,
     )
     return response
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    from django.core.paginator import Paginator
+
+    rows = request.user.notifications.filter(in_inbox=True).order_by("-created_at", "-pk")
+    page = Paginator(rows, 30).get_page(request.GET.get("page"))
+    return render(request, "members/inbox.html", {"page": page})
+
+
+@login_required
+@require_POST
+def inbox_read(request: HttpRequest, notification_id: int | None = None) -> HttpResponse:
+    from .notifications import inbox_mark_read
+
+    inbox_mark_read(user=request.user, notification_id=notification_id, now=timezone.now())
+    target = request.POST.get("next") or reverse("members:inbox")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("members:inbox")
+    return HttpResponseRedirect(target)
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    from django.contrib import messages
+    from django.utils.translation import gettext as _
+
+    from .notifications import preferences_for, preferences_set
+
+    rows = preferences_for(user=request.user)
+    if request.method == "POST":
+        for row in rows:
+            preferences_set(
+                user=request.user,
+                kind=row["kind"],
+                email=f"email:{row['kind']}" in request.POST,
+                inbox=f"inbox:{row['kind']}" in request.POST,
+            )
+        messages.success(request, _("Your reminder settings were saved."))
+        return HttpResponseRedirect(reverse("members:notification-settings"))
+    return render(request, "members/notification_settings.html", {"rows": rows})
+
+
+@csrf_exempt
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click unsubscribe (RFC 8058): the signed token is the authority,
+    so it works from a mail client without a login; GET only asks."""
+    from .notifications import preferences_set, unsubscribe_read
+
+    found = unsubscribe_read(token)
+    if found is None:
+        return render(request, "members/unsubscribe.html", {"invalid": True}, status=404)
+    user_id, kind = found
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return render(request, "members/unsubscribe.html", {"invalid": True}, status=404)
+    from .models import NotificationKind
+
+    label = NotificationKind(kind).label
+    if request.method == "POST":
+        preferences_set(user=user, kind=kind, email=False)
+        return render(request, "members/unsubscribe.html", {"done": True, "label": label})
+    return render(request, "members/unsubscribe.html", {"label": label, "token": token})
