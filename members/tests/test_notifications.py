@@ -1,0 +1,229 @@
+"""The notification service: channels, preferences, inbox, unsubscribe,
+delivery exactly once, retries, the outbox relay."""
+
+from datetime import timedelta
+from smtplib import SMTPServerDisconnected
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from members.models import EmailStatus, Notification, NotificationKind, NotificationPreference
+from members.notifications import (
+    MAX_EMAIL_ATTEMPTS,
+    TransientEmailError,
+    Message,
+    notification_email_send,
+    notification_relay,
+    notify_many,
+    preferences_set,
+    unsubscribe_token,
+)
+from members.tests.factories import MemberFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    from kamen_portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def _message(user=None, member=None, kind=NotificationKind.CREDITED, key="k1"):
+    from django.utils.translation import gettext as _
+
+    return Message(
+        kind=kind,
+        dedupe_key=key,
+        member_id=member.pk if member else None,
+        user_id=user.pk if user else None,
+        render=lambda: (_("Dashboard"), "body text", "/my/compensation/"),
+    )
+
+
+def _notify(*messages, capture=None):
+    now = timezone.now()
+    if capture is None:
+        return notify_many(messages=list(messages), now=now)
+    with capture(execute=True):
+        return notify_many(messages=list(messages), now=now)
+
+
+def test_email_has_html_text_and_one_click_unsubscribe(django_capture_on_commit_callbacks):
+    member = MemberFactory().member
+    _notify(_message(member=member), capture=django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.subject == "会员中心"  # rendered in the member's language
+    assert email.alternatives and "会员中心" in email.alternatives[0][0]
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/unsubscribe/" in email.extra_headers["List-Unsubscribe"]
+    assert email.extra_headers["Message-ID"].startswith("<notification-")
+    assert Notification.objects.get().email_status == EmailStatus.SENT
+
+
+def test_preferences_choose_the_channels(django_capture_on_commit_callbacks):
+    member = MemberFactory().member
+    preferences_set(user=member.user, kind=NotificationKind.CREDITED, email=False, inbox=True)
+    preferences_set(user=member.user, kind=NotificationKind.COUPON_ISSUED, email=True, inbox=False)
+    _notify(
+        _message(member=member, key="a"),
+        _message(member=member, kind=NotificationKind.COUPON_ISSUED, key="b"),
+        capture=django_capture_on_commit_callbacks,
+    )
+    credited = Notification.objects.get(dedupe_key="a")
+    coupon = Notification.objects.get(dedupe_key="b")
+    assert (credited.email_status, credited.in_inbox) == (EmailStatus.SKIPPED, True)
+    assert (coupon.email_status, coupon.in_inbox) == (EmailStatus.SENT, False)
+    assert len(mail.outbox) == 1
+
+
+def test_disconnect_notices_default_to_inbox_only():
+    member = MemberFactory().member
+    _notify(_message(member=member, kind=NotificationKind.DISCONNECT_DETECTED))
+    assert Notification.objects.get().email_status == EmailStatus.SKIPPED
+
+
+def test_security_notices_are_always_emailed(django_capture_on_commit_callbacks):
+    member = MemberFactory().member
+    preferences_set(user=member.user, kind=NotificationKind.SECURITY, email=False)
+    assert NotificationPreference.objects.get().email is True
+    _notify(
+        _message(user=member.user, kind=NotificationKind.SECURITY),
+        capture=django_capture_on_commit_callbacks,
+    )
+    assert len(mail.outbox) == 1
+    assert "List-Unsubscribe" not in mail.outbox[0].extra_headers
+
+
+def test_staff_get_notifications_by_user(django_capture_on_commit_callbacks):
+    staff = StaffFactory()
+    _notify(
+        _message(user=staff, kind=NotificationKind.STAFF_DIGEST),
+        capture=django_capture_on_commit_callbacks,
+    )
+    assert mail.outbox[0].to == [staff.email]
+
+
+def test_unsubscribe_link_works_without_login_and_cannot_be_forged(client):
+    member = MemberFactory().member
+    token = unsubscribe_token(user_id=member.user.pk, kind=NotificationKind.CREDITED)
+    page = client.get(reverse("members:unsubscribe", args=[token]))
+    assert page.status_code == 200
+    assert not NotificationPreference.objects.exists()  # GET only asks
+    client.post(reverse("members:unsubscribe", args=[token]), {"List-Unsubscribe": "One-Click"})
+    assert NotificationPreference.objects.get(user=member.user, kind="credited").email is False
+    forged = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+    assert client.post(reverse("members:unsubscribe", args=[forged])).status_code == 404
+    other = MemberFactory().member
+    tampered = (
+        unsubscribe_token(user_id=other.user.pk, kind="credited").split(":")[0]
+        + ":"
+        + token.split(":", 1)[1]
+    )
+    assert client.post(reverse("members:unsubscribe", args=[tampered])).status_code == 404
+    assert not NotificationPreference.objects.filter(user=other.user).exists()
+
+
+def test_inbox_shows_only_my_notifications_and_marks_them_read(client):
+    mine, theirs = MemberFactory(), MemberFactory()
+    _notify(
+        _message(member=mine.member, key="m1"),
+        _message(member=mine.member, key="m2"),
+        _message(member=theirs.member, key="t1"),
+    )
+    client.force_login(mine)
+    page = client.get(reverse("members:inbox"))
+    assert [n.dedupe_key for n in page.context["page"].object_list] == ["m2", "m1"]
+    assert 'data-testid="unread-count">2<' in page.content.decode()
+    theirs_id = Notification.objects.get(dedupe_key="t1").pk
+    client.post(reverse("members:inbox-read", args=[theirs_id]))
+    assert Notification.objects.get(pk=theirs_id).read_at is None
+    first = Notification.objects.get(dedupe_key="m1").pk
+    client.post(reverse("members:inbox-read", args=[first]))
+    assert Notification.objects.get(pk=first).read_at is not None
+    client.post(reverse("members:inbox-read-all"))
+    assert not Notification.objects.filter(user=mine, read_at__isnull=True).exists()
+    assert Notification.objects.get(dedupe_key="t1").read_at is None
+
+
+def test_reminder_settings_page_saves_choices(client):
+    member = MemberFactory()
+    client.force_login(member)
+    page = client.get(reverse("members:notification-settings"))
+    assert page.status_code == 200
+    client.post(
+        reverse("members:notification-settings"),
+        {"inbox:credited": "on", "email:coupon_issued": "on"},
+    )
+    pref = NotificationPreference.objects.get(user=member, kind="credited")
+    assert (pref.email, pref.inbox) == (False, True)
+    assert NotificationPreference.objects.get(user=member, kind="security").email is True
+
+
+class FailingBackend:
+    calls = 0
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        FailingBackend.calls += 1
+        raise SMTPServerDisconnected("connection lost")
+
+
+def test_smtp_failure_retries_with_backoff_then_fails_visibly(settings):
+    settings.EMAIL_BACKEND = "members.tests.test_notifications.FailingBackend"
+    member = MemberFactory().member
+    _notify(_message(member=member))
+    notification = Notification.objects.get()
+    delays = []
+    for _attempt in range(MAX_EMAIL_ATTEMPTS - 1):
+        with pytest.raises(TransientEmailError) as info:
+            notification_email_send(notification_id=notification.pk, now=timezone.now())
+        delays.append(info.value.retry_in)
+    assert notification_email_send(notification_id=notification.pk, now=timezone.now()) is False
+    notification.refresh_from_db()
+    assert notification.email_status == EmailStatus.FAILED
+    assert notification.email_attempts == MAX_EMAIL_ATTEMPTS
+    assert "connection lost" in notification.email_error
+    # Exponential with jitter: attempt n waits between half and all of 30 s * 2^(n-1).
+    for attempt, delay in enumerate(delays, start=1):
+        ceiling = 30 * 2 ** (attempt - 1)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_relay_sends_what_was_never_enqueued_and_reclaims_dead_workers_claims(
+    django_capture_on_commit_callbacks,
+):
+    from kamen_portal.celery import app
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="lost"))  # on_commit never ran: broker "down"
+    stuck = Notification.objects.get()
+    now = timezone.now()
+    app.conf.task_always_eager = True
+    try:
+        assert notification_relay(now=now) == 0  # too fresh to relay
+        assert notification_relay(now=now + timedelta(minutes=2)) == 1
+        assert len(mail.outbox) == 1
+        assert notification_relay(now=now + timedelta(minutes=3)) == 0  # sent: nothing again
+        # A worker claimed another one and died before sending.
+        _notify(_message(member=member, key="claimed"))
+        claimed = Notification.objects.get(dedupe_key="claimed")
+        Notification.objects.filter(pk=claimed.pk).update(
+            email_status=EmailStatus.SENDING, email_claimed_at=now
+        )
+        notification_relay(now=now + timedelta(minutes=5))
+        assert Notification.objects.get(pk=claimed.pk).email_status == EmailStatus.SENDING
+        notification_relay(now=now + timedelta(minutes=12))
+    finally:
+        app.conf.task_always_eager = False
+    assert Notification.objects.get(pk=claimed.pk).email_status == EmailStatus.SENT
+    assert Notification.objects.get(pk=stuck.pk).email_status == EmailStatus.SENT
+    assert len(mail.outbox) == 2
