@@ -90,3 +90,33 @@ def coupon_issued(coupon: Coupon, *, tz: str) -> Message:
         dedupe_key=f"coupon:{coupon.public_id}",
         render=render,
     )
+
+
+def incident_render(incident, event: str):
+    """Title, body and link of an incident notice, for the active language."""
+
+    def render():
+        from django.utils import translation as tr
+
+        title = incident.title_en if tr.get_language() == "en" else incident.title_zh
+        if event == "declared":
+            return (
+                _("Service incident: %(title)s") % {"title": title},
+                _(
+                    "An incident affecting your service started at %(start)s. Lost time is compensated "
+                    "automatically under the published policy once it ends; you do not need to do anything."
+                )
+                % {"start": _local(incident.started_at)},
+                reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
+            )
+        return (
+            _("Resolved: %(title)s") % {"title": title},
+            _(
+                "The incident that affected your service (%(start)s – %(end)s) is resolved. "
+                "The lost time is being credited to your membership."
+            )
+            % {"start": _local(incident.started_at), "end": _local(incident.ended_at)},
+            reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
+        )
+
+    return render

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -172,7 +173,8 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_CHANGE_EMAIL = True
-ACCOUNT_EMAIL_NOTIFICATIONS = True
+# Our own security notices replace allauth's (members/security_notices.py).
+ACCOUNT_EMAIL_NOTIFICATIONS = False
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
@@ -334,6 +336,11 @@ CELERY_BEAT_SCHEDULE = {
     "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
     # The outbox relay: emails whose enqueue was lost are sent anyway.
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
+    "remind-appeal-windows": {"task": "compensation.tasks.remind_appeal_windows", "schedule": 600.0},
+    "staff-digest": {
+        "task": "compensation.tasks.send_staff_digest",
+        "schedule": crontab(hour=9, minute=0),
+    },
 }
 
 # --- Logging ----------------------------------------------------------------
@@ -360,3 +367,6 @@ EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 # Reviewers may credit up to this many minutes on an appeal; above it, a
 # supervisor (permission appeals.approve_above_limit) must approve.
 APPEAL_REVIEWER_LIMIT_MINUTES = env_int("APPEAL_REVIEWER_LIMIT_MINUTES", default=24 * 60)
+# Remind members this many hours before the appeal window of a disconnect
+# that was not fully credited closes.
+APPEAL_REMINDER_HOURS_BEFORE = env_int("APPEAL_REMINDER_HOURS_BEFORE", default=6)

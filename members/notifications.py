@@ -133,6 +133,61 @@ def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]
     return rows
 
 
+def notify_broadcast(
+    *, user_ids: list[int], kind: str, key_prefix: str, render, now: datetime
+) -> int:
+    """One notice to many people (an incident to everyone it affects): the
+    text is rendered once per language, rows are inserted in bulk, and emails
+    are enqueued in batches after commit. Returns the rows recorded."""
+    if not user_ids:
+        return 0
+    languages = dict(
+        MemberProfile.objects.filter(user_id__in=user_ids).values_list("user_id", "language")
+    )
+    prefs = {
+        (p.user_id, p.kind): (p.email, p.inbox)
+        for p in NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind)
+    }
+    rendered: dict[str, tuple[str, str, str]] = {}
+    rows = []
+    for user_id in user_ids:
+        language = languages.get(user_id, settings.LANGUAGE_CODE)
+        if language not in rendered:
+            with translation.override(language):
+                title, body, url = render()
+                rendered[language] = (str(title)[:200], str(body), url)
+        title, body, url = rendered[language]
+        email, inbox = channels_for(user_id, kind, prefs)
+        rows.append(
+            Notification(
+                user_id=user_id,
+                kind=kind,
+                dedupe_key=f"{key_prefix}:{user_id}",
+                title=title,
+                body=body,
+                url=url,
+                created_at=now,
+                in_inbox=inbox,
+                email_status=EmailStatus.PENDING if email else EmailStatus.SKIPPED,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+    ids = list(
+        Notification.objects.filter(
+            user_id__in=user_ids,
+            kind=kind,
+            dedupe_key__startswith=f"{key_prefix}:",
+            email_status=EmailStatus.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        from .tasks import send_notification_emails
+
+        for start in range(0, len(ids), 500):
+            enqueue_on_commit(send_notification_emails, ids[start : start + 500])
+    return len(rows)
+
+
 # --- email ------------------------------------------------------------------------
 
 

@@ -11,3 +11,45 @@ def create_profile_for_new_member(sender, instance: User, created: bool, **kwarg
     # (reviewers, supervisors) are not members and get none.
     if created and not instance.is_staff and not kwargs.get("raw"):
         member_profile_create(user=instance)
+
+
+# --- security notices ------------------------------------------------------------
+
+from allauth.account import signals as account_signals  # noqa: E402
+from allauth.mfa import signals as mfa_signals  # noqa: E402
+from django.contrib.auth.signals import user_logged_in  # noqa: E402
+
+
+@receiver(user_logged_in, dispatch_uid="members_new_device_notice")
+def notice_new_device(sender, request, user, **kwargs) -> None:
+    from .security_notices import device_seen, security_notify
+
+    if request is None:
+        return
+    agent = request.META.get("HTTP_USER_AGENT", "")
+    if device_seen(user=user, user_agent=agent, ip=request.META.get("REMOTE_ADDR", "")):
+        security_notify(user=user, event="new_device")
+
+
+def _notice(event: str):
+    def handler(sender, request=None, user=None, **kwargs) -> None:
+        from .security_notices import security_notify
+
+        if user is not None:
+            security_notify(user=user, event=event)
+
+    return handler
+
+
+for _signal, _event_name in (
+    (account_signals.password_changed, "password_changed"),
+    (account_signals.password_set, "password_changed"),
+    (account_signals.password_reset, "password_changed"),
+    (account_signals.email_changed, "email_changed"),
+    (mfa_signals.authenticator_added, "mfa_changed"),
+    (mfa_signals.authenticator_removed, "mfa_changed"),
+    (mfa_signals.authenticator_reset, "mfa_changed"),
+):
+    _signal.connect(
+        _notice(_event_name), weak=False, dispatch_uid=f"members_notice_{_event_name}_{id(_signal)}"
+    )

@@ -65,6 +65,10 @@ def incident_open_detected(
         )
         incident.nodes.add(node)
         incident_add_members(incident=incident, member_ids=member_ids)
+        if status == IncidentStatus.OPEN:
+            from ..tasks import notify_incident
+
+            enqueue_on_commit(notify_incident, incident.pk, "declared")
         return incident
 
 
@@ -94,6 +98,9 @@ def incident_close(*, incident: Incident, ended_at: datetime, now: datetime) -> 
         incident.save(update_fields=["status", "ended_at", "updated_at"])
         if incident.kind in WINDOW_KINDS:
             incident_payout_start(incident=incident)
+        from ..tasks import notify_incident
+
+        enqueue_on_commit(notify_incident, incident.pk, "resolved")
 
 
 def incident_cancel(*, incident: Incident) -> None:
@@ -144,6 +151,10 @@ def incident_declare(
             incident.nodes.set(node_ids)
         if ended_at is not None and ended_at <= now:
             incident_close(incident=incident, ended_at=ended_at, now=now)
+        else:
+            from ..tasks import notify_incident
+
+            enqueue_on_commit(notify_incident, incident.pk, "declared")
         return incident
 
 
@@ -244,3 +255,46 @@ def incident_pay_members(*, incident_id: int, member_ids: list[int], now: dateti
         if paid >= IncidentMember.objects.filter(incident=incident).count():
             Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.DONE)
     return len(claims)
+
+
+NOTICE_CHUNK = 5000
+
+
+def incident_affected_user_ids(*, incident: Incident, threshold: timedelta) -> list[int]:
+    """Everyone an incident affects (declared: by scope; detected: the
+    snapshot), as user ids for notifications."""
+    if incident.is_declared and not IncidentMember.objects.filter(incident=incident).exists():
+        _declared_affected(incident, threshold=threshold)
+    return list(
+        IncidentMember.objects.filter(incident=incident)
+        .order_by("member_id")
+        .values_list("member__user_id", flat=True)
+    )
+
+
+def incident_notify(*, incident_id: int, event: str, threshold: timedelta, now: datetime) -> int:
+    """Tell every affected member that an incident was declared or resolved,
+    in chunks (one transaction each; safe to run again: deduplicated)."""
+    from members.models import NotificationKind
+    from members.notifications import notify_broadcast
+
+    from .. import notices
+
+    incident = Incident.objects.get(pk=incident_id)
+    kind = (
+        NotificationKind.INCIDENT_DECLARED
+        if event == "declared"
+        else NotificationKind.INCIDENT_RESOLVED
+    )
+    user_ids = incident_affected_user_ids(incident=incident, threshold=threshold)
+    recorded = 0
+    for start in range(0, len(user_ids), NOTICE_CHUNK):
+        with transaction.atomic():
+            recorded += notify_broadcast(
+                user_ids=user_ids[start : start + NOTICE_CHUNK],
+                kind=kind,
+                key_prefix=f"incident:{incident.public_id}:{event}",
+                render=notices.incident_render(incident, event),
+                now=now,
+            )
+    return recorded

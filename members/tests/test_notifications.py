@@ -12,8 +12,8 @@ from django.utils import timezone
 from members.models import EmailStatus, Notification, NotificationKind, NotificationPreference
 from members.notifications import (
     MAX_EMAIL_ATTEMPTS,
-    TransientEmailError,
     Message,
+    TransientEmailError,
     notification_email_send,
     notification_relay,
     notify_many,
