@@ -72,3 +72,7 @@ def output_dir():
     path = os.path.join(settings.BASE_DIR, "test-output")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+# A throwaway redis-server as this process's Celery broker (fault tests).
+from tests.workers import broker  # noqa: E402, F401

@@ -1,13 +1,18 @@
 """Real Celery worker processes for end-to-end and fault tests."""
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+
+from kamen_portal.celery import app as celery_app
 
 
 def start_worker(log_path: Path | str, **env_overrides: str) -> subprocess.Popen:
@@ -58,3 +63,85 @@ def wait_until(predicate, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThrowawayRedis:
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("needs redis-server (apt-get install redis-server)")
+        subprocess.run(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--pidfile",
+                str(self.workdir / "redis.pid"),
+            ],
+            check=True,
+        )
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        pid_file = self.workdir / "redis.pid"
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    time.sleep(0.05)
+                except OSError:
+                    return
+
+
+def reset_broker_connections():
+    # Drop pooled connections so the next publish dials the (new) broker.
+    from kombu import pools
+
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    pools.reset()
+
+
+@pytest.fixture
+def broker(tmp_path, monkeypatch):
+    """Point this process's Celery at a throwaway Redis (not eager)."""
+    redis = ThrowawayRedis(tmp_path)
+    redis.start()
+    old = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    celery_app.conf.broker_url = redis.url
+    celery_app.conf.task_always_eager = False
+    reset_broker_connections()
+    yield redis
+    celery_app.conf.broker_url, celery_app.conf.task_always_eager = old
+    reset_broker_connections()
+    redis.stop()

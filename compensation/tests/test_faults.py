@@ -3,11 +3,6 @@ killed with SIGKILL in the middle of an incident payout. Each test runs its
 own throwaway redis-server and real worker processes against the test
 database (so PostgreSQL: an in-memory SQLite is invisible to a subprocess)."""
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,93 +23,10 @@ from compensation.services.detection import SWEEP_AFTER, detection_run
 from compensation.services.incidents import incident_declare
 from compensation.services.ingest import heartbeats_ingest
 from compensation.services.nodes import node_create
-from kamen_portal.celery import app as celery_app
 from members.tests.factories import MemberFactory
-from tests.workers import start_worker, stop_worker, wait_until
+from tests.workers import reset_broker_connections, start_worker, stop_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ThrowawayRedis:
-    def __init__(self, workdir: Path):
-        self.port = _free_port()
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("needs redis-server (apt-get install redis-server)")
-        subprocess.run(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--daemonize",
-                "yes",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                "--pidfile",
-                str(self.workdir / "redis.pid"),
-            ],
-            check=True,
-        )
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        pid_file = self.workdir / "redis.pid"
-        if pid_file.exists():
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                    time.sleep(0.05)
-                except OSError:
-                    return
-
-
-def _reset_broker_connections():
-    # Drop pooled connections so the next publish dials the (new) broker.
-    from kombu import pools
-
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    pools.reset()
-
-
-@pytest.fixture
-def broker(tmp_path, monkeypatch):
-    """Point this process's Celery at a throwaway Redis (not eager)."""
-    redis = ThrowawayRedis(tmp_path)
-    redis.start()
-    old = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
-    celery_app.conf.broker_url = redis.url
-    celery_app.conf.task_always_eager = False
-    _reset_broker_connections()
-    yield redis
-    celery_app.conf.broker_url, celery_app.conf.task_always_eager = old
-    _reset_broker_connections()
-    redis.stop()
 
 
 def _worker(redis_url: str, log: Path):
@@ -146,7 +58,7 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
     assert disconnect.outcome == Outcome.PENDING  # recorded, not yet paid, not lost
 
     broker.start()
-    _reset_broker_connections()
+    reset_broker_connections()
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=5))  # the sweeper re-enqueues
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
     worker = _worker(broker.url, tmp_path / "worker.log")
