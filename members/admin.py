@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from .models import MemberProfile, User
+from .models import EmailStatus, MemberProfile, Notification, User
 
 
 class MemberProfileInline(admin.StackedInline):
@@ -54,3 +54,44 @@ class MemberProfileAdmin(admin.ModelAdmin):
         # Profiles come with their accounts; creating one by hand would leave
         # a member without a login.
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Delivery at a glance: failed emails stay visible with their error."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "kind",
+        "title",
+        "in_inbox",
+        "email_status",
+        "email_attempts",
+        "email_error",
+    )
+    list_filter = ("email_status", "kind", "in_inbox")
+    search_fields = ("user__email", "title", "dedupe_key")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    actions = ("retry_failed",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Retry sending the selected failed emails"))
+    def retry_failed(self, request, queryset):
+        from django.contrib import messages
+
+        from .tasks import send_notification_emails
+
+        ids = list(queryset.filter(email_status=EmailStatus.FAILED).values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=ids).update(
+            email_status=EmailStatus.PENDING, email_attempts=0, email_error=""
+        )
+        for start in range(0, len(ids), 500):
+            send_notification_emails.delay(ids[start : start + 500])
+        messages.success(request, _("Queued %(n)d email(s) again.") % {"n": len(ids)})
