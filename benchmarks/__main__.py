@@ -23,7 +23,7 @@ from pathlib import Path
 from . import harness
 from .harness import Context, configure_environment, log, migrate, services
 
-BENCHMARKS = ("ingest", "detection", "payout", "appeals")
+BENCHMARKS = ("ingest", "detection", "payout", "appeals", "notify")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,10 +115,16 @@ def main(argv: list[str] | None = None) -> int:
 def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
     from django.utils import timezone
 
-    from . import appeals, detection, ingest, payout
+    from . import appeals, detection, ingest, notify, payout
     from .data import ensure_members
 
-    modules = {"ingest": ingest, "detection": detection, "payout": payout, "appeals": appeals}
+    modules = {
+        "ingest": ingest,
+        "detection": detection,
+        "payout": payout,
+        "appeals": appeals,
+        "notify": notify,
+    }
     params = {name: modules[name].params_for(args) for name in args.benchmarks}
     needed = max(p.get("members", 0) or p.get("sessions", 0) for p in params.values())
     members = ensure_members(needed, now=timezone.now())
