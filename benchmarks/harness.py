@@ -193,6 +193,37 @@ def stop_process(proc: subprocess.Popen, *, grace: float = 30.0) -> None:
         handle.close()
 
 
+def start_celery_worker(log_path: Path, hostname: str, pool_args: list[str]) -> subprocess.Popen:
+    """A real Celery worker, alone on the broker (no gossip, mingle or
+    heartbeats), ready when this returns."""
+    worker = start_process(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "kamen_portal",
+            "worker",
+            *pool_args,
+            "--loglevel=WARNING",
+            "-n",
+            hostname,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        log_path,
+    )
+    from kamen_portal.celery import app
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError("the Celery worker exited during start-up:\n" + tail(log_path))
+        if app.control.ping(destination=[hostname], timeout=1.0):
+            return worker
+    stop_process(worker)
+    raise RuntimeError("the Celery worker did not answer in time:\n" + tail(log_path))
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -15,18 +15,16 @@ import time
 import uuid
 
 from .harness import (
-    BIN,
     Context,
     TreeMemorySampler,
     cpu_by_command,
     cpu_snapshot,
     log,
-    start_process,
+    start_celery_worker,
     stop_process,
     tail,
     target,
 )
-from .payout import _wait_until_ready
 
 TARGET_PER_S = 2_000
 TARGET_PEAK_MB = 300
@@ -59,27 +57,12 @@ def run(ctx: Context, params: dict, members) -> dict:
 
     hostname = f"bench-notify-{uuid.uuid4().hex[:8]}@localhost"
     log_path = ctx.workdir / "celery-notify.log"
-    worker = start_process(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "kamen_portal",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={params['concurrency']}",
-            "--loglevel=WARNING",
-            "-n",
-            hostname,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        log_path,
+    worker = start_celery_worker(
+        log_path, hostname, ["--pool=prefork", f"--concurrency={params['concurrency']}"]
     )
     sampler = None
     timeline = []
     try:
-        _wait_until_ready(hostname, worker, log_path)
         sampler = TreeMemorySampler(worker.pid)
         sampler.start()
         cpu_before = cpu_snapshot()

@@ -19,14 +19,13 @@ import uuid
 from datetime import timedelta
 
 from .harness import (
-    BIN,
     Context,
     TreeMemorySampler,
     cpu_by_command,
     cpu_snapshot,
     log,
     queued_tasks,
-    start_process,
+    start_celery_worker,
     stop_process,
     tail,
     target,
@@ -64,18 +63,6 @@ def _outage_window(now):
     if earliest is not None:
         end = min(end, earliest - timedelta(minutes=1))
     return end - OUTAGE, end
-
-
-def _wait_until_ready(hostname: str, proc, log_path, timeout: float = 90.0) -> None:
-    from kamen_portal.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the Celery worker exited during start-up:\n" + tail(log_path))
-        if app.control.ping(destination=[hostname], timeout=1.0):
-            return
-    raise RuntimeError("the Celery worker did not answer in time:\n" + tail(log_path))
 
 
 def run(ctx: Context, params: dict, members) -> dict:
@@ -125,27 +112,10 @@ def run(ctx: Context, params: dict, members) -> dict:
         else ["--pool=solo"]
     )
     log(f"payout: starting celery worker ({' '.join(pool_args)})")
-    worker = start_process(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "kamen_portal",
-            "worker",
-            *pool_args,
-            "--loglevel=WARNING",
-            "-n",
-            hostname,
-            # No cluster chatter: this worker is alone and should only pay.
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        log_path,
-    )
+    worker = start_celery_worker(log_path, hostname, pool_args)
     sampler = None
     timeline = []
     try:
-        _wait_until_ready(hostname, worker, log_path)
         sampler = TreeMemorySampler(worker.pid)
         sampler.start()
 

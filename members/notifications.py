@@ -72,6 +72,32 @@ def channels_for(
     return email, inbox
 
 
+def _row(
+    *, user_id: int, kind: str, key: str, text: tuple, prefs: dict, now: datetime
+) -> Notification:
+    title, body, url = text
+    email, inbox = channels_for(user_id, kind, prefs)
+    return Notification(
+        user_id=user_id,
+        kind=kind,
+        dedupe_key=key[:120],
+        title=str(title)[:200],
+        body=str(body),
+        url=url,
+        created_at=now,
+        in_inbox=inbox,
+        email_status=EmailStatus.PENDING if email else EmailStatus.SKIPPED,
+    )
+
+
+def _enqueue_emails(ids: list[int]) -> None:
+    """Email the recorded notifications after commit, 500 per task."""
+    from .tasks import send_notification_emails
+
+    for start in range(0, len(ids), 500):
+        enqueue_on_commit(send_notification_emails, ids[start : start + 500])
+
+
 def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]:
     """Record ``messages`` in the caller's transaction; email after commit.
     A message whose ``dedupe_key`` exists already is not recorded again."""
@@ -102,34 +128,29 @@ def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]
             if profile is None:
                 continue
             user_id = profile.user_id
-        email, inbox = channels_for(user_id, message.kind, prefs)
         with translation.override(languages.get(user_id, settings.LANGUAGE_CODE)):
-            title, body, url = message.render()
+            text = message.render()
         rows.append(
-            Notification(
+            _row(
                 user_id=user_id,
                 kind=message.kind,
-                dedupe_key=message.dedupe_key[:120],
-                title=str(title)[:200],
-                body=str(body),
-                url=url,
-                created_at=now,
-                in_inbox=inbox,
-                email_status=EmailStatus.PENDING if email else EmailStatus.SKIPPED,
+                key=message.dedupe_key,
+                text=text,
+                prefs=prefs,
+                now=now,
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    ids = list(
-        Notification.objects.filter(
-            dedupe_key__in=[r.dedupe_key for r in rows if r.email_status == EmailStatus.PENDING],
-            email_status=EmailStatus.PENDING,
-        ).values_list("pk", flat=True)
+    _enqueue_emails(
+        list(
+            Notification.objects.filter(
+                dedupe_key__in=[
+                    r.dedupe_key for r in rows if r.email_status == EmailStatus.PENDING
+                ],
+                email_status=EmailStatus.PENDING,
+            ).values_list("pk", flat=True)
+        )
     )
-    if ids:
-        from .tasks import send_notification_emails
-
-        for start in range(0, len(ids), 500):
-            enqueue_on_commit(send_notification_emails, ids[start : start + 500])
     return rows
 
 
@@ -148,43 +169,34 @@ def notify_broadcast(
         (p.user_id, p.kind): (p.email, p.inbox)
         for p in NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind)
     }
-    rendered: dict[str, tuple[str, str, str]] = {}
+    rendered: dict[str, tuple] = {}
     rows = []
     for user_id in user_ids:
         language = languages.get(user_id, settings.LANGUAGE_CODE)
         if language not in rendered:
             with translation.override(language):
-                title, body, url = render()
-                rendered[language] = (str(title)[:200], str(body), url)
-        title, body, url = rendered[language]
-        email, inbox = channels_for(user_id, kind, prefs)
+                rendered[language] = tuple(str(part) for part in render())
         rows.append(
-            Notification(
+            _row(
                 user_id=user_id,
                 kind=kind,
-                dedupe_key=f"{key_prefix}:{user_id}",
-                title=title,
-                body=body,
-                url=url,
-                created_at=now,
-                in_inbox=inbox,
-                email_status=EmailStatus.PENDING if email else EmailStatus.SKIPPED,
+                key=f"{key_prefix}:{user_id}",
+                text=rendered[language],
+                prefs=prefs,
+                now=now,
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-    ids = list(
-        Notification.objects.filter(
-            user_id__in=user_ids,
-            kind=kind,
-            dedupe_key__startswith=f"{key_prefix}:",
-            email_status=EmailStatus.PENDING,
-        ).values_list("pk", flat=True)
+    _enqueue_emails(
+        list(
+            Notification.objects.filter(
+                user_id__in=user_ids,
+                kind=kind,
+                dedupe_key__startswith=f"{key_prefix}:",
+                email_status=EmailStatus.PENDING,
+            ).values_list("pk", flat=True)
+        )
     )
-    if ids:
-        from .tasks import send_notification_emails
-
-        for start in range(0, len(ids), 500):
-            enqueue_on_commit(send_notification_emails, ids[start : start + 500])
     return len(rows)
 
 
