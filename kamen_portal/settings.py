@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "kamen_portal.ops.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -336,7 +337,10 @@ CELERY_BEAT_SCHEDULE = {
     "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
     # The outbox relay: emails whose enqueue was lost are sent anyway.
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
-    "remind-appeal-windows": {"task": "compensation.tasks.remind_appeal_windows", "schedule": 600.0},
+    "remind-appeal-windows": {
+        "task": "compensation.tasks.remind_appeal_windows",
+        "schedule": 600.0,
+    },
     "staff-digest": {
         "task": "compensation.tasks.send_staff_digest",
         "schedule": crontab(hour=9, minute=0),
@@ -370,3 +374,7 @@ APPEAL_REVIEWER_LIMIT_MINUTES = env_int("APPEAL_REVIEWER_LIMIT_MINUTES", default
 # Remind members this many hours before the appeal window of a disconnect
 # that was not fully credited closes.
 APPEAL_REMINDER_HOURS_BEFORE = env_int("APPEAL_REMINDER_HOURS_BEFORE", default=6)
+
+# --- Operations ------------------------------------------------------------------
+# Bearer token for Prometheus scraping /metrics (staff sessions may read it too).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from kamen_portal import ops
 from members import views as member_views
 
 admin.site.site_header = _("Kamen portal administration")
@@ -15,6 +16,9 @@ urlpatterns = [
     # Browsers (and the admin, which declares no icon) ask for /favicon.ico.
     path("favicon.ico", member_views.favicon),
     path("i18n/setlang/", member_views.set_language, name="set_language"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -7,6 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kamen_portal import metrics
 from members.api.views import MemberMixin
 
 from ..selectors import member_disconnects, member_ledger
@@ -57,6 +58,8 @@ class HeartbeatIngestView(APIView):
                 else status.HTTP_400_BAD_REQUEST
             )
             return Response({"error": exc.code, "detail": exc.message}, status=code)
+        metrics.incr("kamen_heartbeats_ingested_total", result.accepted)
+        metrics.incr("kamen_heartbeats_rejected_total", len(result.rejected))
         return Response(
             {"accepted": result.accepted, "rejected": result.rejected},
             status=status.HTTP_202_ACCEPTED,

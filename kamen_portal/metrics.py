@@ -1,0 +1,90 @@
+"""Prometheus metrics kept in the shared cache (Redis in production), so
+every gunicorn and Celery process adds to the same counters and one scrape
+of /metrics sees them all. Each update is one or two cache operations."""
+
+from __future__ import annotations
+
+import math
+
+from django.core.cache import cache
+
+PREFIX = "metrics:"
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, math.inf)
+
+COUNTERS = {
+    "kamen_heartbeats_ingested_total": "Heartbeats accepted by the ingest API.",
+    "kamen_heartbeats_rejected_total": "Heartbeat items rejected by the ingest API.",
+    "kamen_detection_passes_total": "Detection passes run.",
+}
+GAUGES = {
+    "kamen_detection_pass_seconds": "Duration of the last detection pass.",
+}
+
+
+def _incr(key: str, amount: float = 1) -> None:
+    try:
+        cache.incr(key, amount)
+    except ValueError:
+        # First use of the key (or evicted): create it; a racing add is fine.
+        if not cache.add(key, amount, timeout=None):
+            cache.incr(key, amount)
+
+
+def incr(name: str, amount: float = 1) -> None:
+    if amount:
+        _incr(PREFIX + name, amount)
+
+
+def set_gauge(name: str, value: float) -> None:
+    cache.set(PREFIX + name, value, timeout=None)
+
+
+def observe_request(seconds: float) -> None:
+    """Request latency histogram: increment the first bucket it fits and the
+    totals (cumulative buckets are computed when scraped)."""
+    bucket = next(b for b in LATENCY_BUCKETS if seconds <= b)
+    _incr(f"{PREFIX}latency:{bucket}")
+    _incr(f"{PREFIX}latency:count")
+    _incr(f"{PREFIX}latency:sum_ms", int(seconds * 1000))
+
+
+def render_exposition(extra: dict[str, tuple[str, float]]) -> str:
+    """The Prometheus text format: counters, gauges, the latency histogram,
+    and ``extra`` gauges computed at scrape time."""
+    keys = [PREFIX + n for n in (*COUNTERS, *GAUGES)]
+    keys += [f"{PREFIX}latency:{b}" for b in LATENCY_BUCKETS] + [
+        f"{PREFIX}latency:count",
+        f"{PREFIX}latency:sum_ms",
+    ]
+    values = cache.get_many(keys)
+    lines = []
+    for name, help_text in COUNTERS.items():
+        lines += [
+            f"# HELP {name} {help_text}",
+            f"# TYPE {name} counter",
+            f"{name} {values.get(PREFIX + name, 0)}",
+        ]
+    for name, help_text in GAUGES.items():
+        lines += [
+            f"# HELP {name} {help_text}",
+            f"# TYPE {name} gauge",
+            f"{name} {values.get(PREFIX + name, 0)}",
+        ]
+    lines += [
+        "# HELP kamen_http_request_duration_seconds Request latency.",
+        "# TYPE kamen_http_request_duration_seconds histogram",
+    ]
+    cumulative = 0
+    for bucket in LATENCY_BUCKETS:
+        cumulative += values.get(f"{PREFIX}latency:{bucket}", 0)
+        le = "+Inf" if bucket == math.inf else str(bucket)
+        lines.append(f'kamen_http_request_duration_seconds_bucket{{le="{le}"}} {cumulative}')
+    lines.append(
+        f"kamen_http_request_duration_seconds_count {values.get(f'{PREFIX}latency:count', 0)}"
+    )
+    lines.append(
+        f"kamen_http_request_duration_seconds_sum {values.get(f'{PREFIX}latency:sum_ms', 0) / 1000}"
+    )
+    for name, (help_text, value) in extra.items():
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,141 @@
+"""Operator endpoints: /healthz (the process answers), /readyz (its
+dependencies answer) and /metrics (Prometheus, protected)."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from . import metrics
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if MigrationExecutor(connection).migration_plan(
+            MigrationExecutor(connection).loader.graph.leaf_nodes()
+        ):
+            return "migrations not applied"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+def _check_redis() -> str | None:
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+def _check_broker() -> str | None:
+    from kamen_portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check_database(), "redis": _check_redis(), "broker": _check_broker()}
+    ready = all(v is None for v in checks.values())
+    return JsonResponse(
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {k: v or "ok" for k, v in checks.items()},
+        },
+        status=200 if ready else 503,
+    )
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+def _queue_depth() -> float:
+    if not settings.REDIS_URL:
+        return -1
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        return float(client.llen("celery"))
+    finally:
+        client.close()
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not _metrics_allowed(request):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    from django.db.models import Count, Sum
+
+    from compensation.models import LedgerEntry
+
+    totals = LedgerEntry.objects.aggregate(minutes=Sum("minutes"), entries=Count("pk"))
+    extra = {
+        "kamen_compensation_minutes_total": (
+            "Net minutes credited through the ledger.",
+            totals["minutes"] or 0,
+        ),
+        "kamen_ledger_entries_total": ("Ledger entries.", totals["entries"] or 0),
+        "kamen_celery_queue_depth": (
+            "Messages waiting in the Celery queue (-1: not Redis).",
+            _queue_depth(),
+        ),
+    }
+    return HttpResponse(
+        metrics.render_exposition(extra), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+class RequestMetricsMiddleware:
+    """Times every request into the latency histogram."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        # Metrics must never break a request (e.g. the cache is down).
+        with contextlib.suppress(Exception):
+            metrics.observe_request(time.perf_counter() - started)
+        return response
