@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
     "axes",
     "csp",
     "members",
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "members.middleware.StaffMfaMiddleware",
     # Last, so it sees the outcome of authentication in the views above.
     "axes.middleware.AxesMiddleware",
 ]
@@ -182,6 +185,11 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Active sessions (device, IP, last seen) and "sign out other sessions".
+USERSESSIONS_TRACK_ACTIVITY = True
+# Staff must have two-factor authentication before they can open the admin.
+# On by default in production; the embedded trial (DEBUG) leaves it off.
+ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", default=not DEBUG)
 MFA_TOTP_ISSUER = "Kamen"
 
 # Brute-force protection on every login (allauth and admin).

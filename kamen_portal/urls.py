@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include("compensation.api.urls")),
     path("api/v1/", include("appeals.api.urls")),
     path("appeals/", include("appeals.urls")),
+    path("help/", include("members.help_urls")),
     path("", include("compensation.urls")),
     path("", include("members.urls")),
 ]

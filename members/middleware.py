@@ -59,3 +59,37 @@ class MemberTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class StaffMfaMiddleware:
+    """Staff without two-factor authentication cannot reach the admin: they
+    are sent to set it up first (ADMIN_REQUIRE_MFA)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            settings.ADMIN_REQUIRE_MFA
+            and request.path.startswith("/admin/")
+            and self._needs_mfa(request)
+        ):
+            from django.contrib import messages
+            from django.shortcuts import redirect
+            from django.urls import reverse
+            from django.utils.translation import gettext as _
+
+            messages.warning(
+                request, _("Staff must set up two-factor authentication before using the admin.")
+            )
+            return redirect(f"{reverse('mfa_activate_totp')}?next={request.path}")
+        return self.get_response(request)
+
+    @staticmethod
+    def _needs_mfa(request: HttpRequest) -> bool:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_staff:
+            return False
+        from allauth.mfa.models import Authenticator
+
+        return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

@@ -1,0 +1,50 @@
+import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+
+from members.tests.factories import PASSWORD, MemberFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(email, agent):
+    client = Client(HTTP_USER_AGENT=agent)
+    response = client.post(reverse("account_login"), {"login": email, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def test_active_sessions_are_listed_and_others_can_be_signed_out():
+    MemberFactory(email="multi@example.com")
+    phone = _login("multi@example.com", "Phone browser")
+    laptop = _login("multi@example.com", "Laptop browser")
+    page = laptop.get(reverse("usersessions_list"))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Phone browser" in body and "Laptop browser" in body
+    laptop.post(reverse("usersessions_list"), {"action": "logout"})
+    # The phone's session really ended; the laptop is still signed in.
+    assert phone.get(reverse("members:dashboard")).status_code == 302
+    assert laptop.get(reverse("members:dashboard")).status_code == 200
+    assert Session.objects.count() == 1
+
+
+def test_staff_without_mfa_are_sent_to_set_it_up_before_the_admin(client, settings):
+    settings.ADMIN_REQUIRE_MFA = True
+    staff = StaffFactory(is_superuser=True)
+    client.force_login(staff)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_activate_totp"))
+    TOTP.activate(staff, generate_totp_secret())
+    assert client.get("/admin/").status_code == 200
+
+
+def test_members_are_not_affected_by_the_staff_mfa_rule(client, settings):
+    settings.ADMIN_REQUIRE_MFA = True
+    client.force_login(MemberFactory())
+    assert client.get(reverse("members:dashboard")).status_code == 200
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
