@@ -1,8 +1,6 @@
-import os
 import uuid
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.utils import translation
@@ -10,29 +8,16 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from compensation.models import Claim, Disconnect, Node
+from kamen_portal.storage import PrivateStorage
 from members.models import MemberProfile
 
 
 @deconstructible(path="appeals.models.EvidenceStorage")
-class EvidenceStorage(FileSystemStorage):
-    """Private storage under MEDIA_ROOT/evidence with no public URL at all:
-    files are served only by the permission-checked evidence view. The
-    location follows MEDIA_ROOT at call time (deployments and tests move it)."""
+class EvidenceStorage(PrivateStorage):
+    """Private storage of appeal evidence (MEDIA_ROOT/evidence)."""
 
     def __init__(self):
-        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
-
-    @property
-    def base_location(self) -> str:
-        return os.path.join(settings.MEDIA_ROOT, "evidence")
-
-    @property
-    def location(self) -> str:
-        return os.path.abspath(self.base_location)
-
-    @property
-    def base_url(self) -> None:
-        return None
+        super().__init__("evidence")
 
 
 evidence_storage = EvidenceStorage()

@@ -345,6 +345,7 @@ CELERY_BEAT_SCHEDULE = {
     "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
     # The outbox relay: emails whose enqueue was lost are sent anyway.
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
+    "expire-exports": {"task": "members.tasks.expire_exports", "schedule": 3600.0},
     "remind-appeal-windows": {
         "task": "compensation.tasks.remind_appeal_windows",
         "schedule": 600.0,

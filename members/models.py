@@ -1,3 +1,4 @@
+import uuid
 import zoneinfo
 from datetime import datetime, timedelta
 
@@ -8,6 +9,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from kamen_portal.storage import PrivateStorage
 
 MEMBER_NO_PATTERN = r"^KM\d{8}$"
 
@@ -245,3 +248,36 @@ class KnownDevice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "fingerprint"], name="device_once_per_user")
         ]
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Queued")
+    BUILDING = "building", _("Being prepared")
+    READY = "ready", _("Ready to download")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+class DataExport(models.Model):
+    """A member's request for a copy of their whole record (ZIP)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports"
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    ready_at = models.DateTimeField(_("ready at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("link expires at"), null=True, blank=True)
+    file = models.FileField(storage=PrivateStorage("exports"), max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["user", "-requested_at"])]

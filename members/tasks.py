@@ -39,3 +39,17 @@ def relay_notifications() -> None:
     from .notifications import notification_relay
 
     notification_relay(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def build_export(export_id: int) -> None:
+    from .exports import export_build
+
+    export_build(export_id=export_id, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def expire_exports() -> None:
+    from .exports import exports_expire
+
+    exports_expire(now=timezone.now())

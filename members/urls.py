@@ -10,5 +10,9 @@ urlpatterns = [
     path("inbox/read-all/", views.inbox_read, name="inbox-read-all"),
     path("inbox/<int:notification_id>/read/", views.inbox_read, name="inbox-read"),
     path("account/reminders/", views.notification_settings, name="notification-settings"),
+    path("account/export/", views.data_export, name="export"),
+    path(
+        "account/export/<uuid:public_id>/download/", views.export_download, name="export-download"
+    ),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

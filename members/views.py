@@ -134,3 +134,56 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         preferences_set(user=user, kind=kind, email=False)
         return render(request, "members/unsubscribe.html", {"done": True, "label": label})
     return render(request, "members/unsubscribe.html", {"label": label, "token": token})
+
+
+@login_required
+def data_export(request: HttpRequest) -> HttpResponse:
+    from django.contrib import messages
+    from django.utils.translation import gettext as _
+
+    from .exports import ExportError, download_token, export_request
+    from .models import ExportStatus
+
+    if request.method == "POST":
+        try:
+            export_request(user=request.user, now=timezone.now())
+            messages.success(
+                request, _("Your export is being prepared. We will tell you when it is ready.")
+            )
+        except ExportError as exc:
+            messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("members:export"))
+    now = timezone.now()
+    exports = [
+        {
+            "export": e,
+            "token": download_token(e)
+            if e.status == ExportStatus.READY and e.expires_at and e.expires_at > now
+            else None,
+        }
+        for e in request.user.exports.all()[:10]
+    ]
+    return render(request, "members/export.html", {"exports": exports})
+
+
+@login_required
+def export_download(request: HttpRequest, public_id) -> HttpResponse:
+    from django.http import FileResponse, Http404
+
+    from .exports import download_allowed
+    from .models import DataExport
+
+    export = DataExport.objects.filter(public_id=public_id).first()
+    if export is None or not download_allowed(
+        export=export, user=request.user, token=request.GET.get("t", ""), now=timezone.now()
+    ):
+        raise Http404
+    response = FileResponse(
+        export.file.open("rb"),
+        as_attachment=True,
+        filename=f"kamen-export-{export.requested_at:%Y%m%d-%H%M}.zip",
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
