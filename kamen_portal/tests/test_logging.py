@@ -1,0 +1,44 @@
+import json
+import logging
+from types import SimpleNamespace
+
+from kamen_portal.logging import (
+    JsonFormatter,
+    RequestIdFilter,
+    _adopt_request_id,
+    _carry_request_id,
+    request_id_var,
+)
+
+
+def test_responses_carry_a_request_id_and_keep_a_sane_incoming_one(client, db):
+    response = client.get("/healthz")
+    assert len(response["X-Request-ID"]) == 32
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="edge-42")["X-Request-ID"] == "edge-42"
+    assert (
+        client.get("/healthz", HTTP_X_REQUEST_ID="bad id\\n<script>")["X-Request-ID"]
+        != "bad id\\n<script>"
+    )
+
+
+def test_the_request_id_follows_into_the_tasks_it_causes():
+    token = request_id_var.set("req-123")
+    try:
+        headers = {}
+        _carry_request_id(headers=headers)
+    finally:
+        request_id_var.reset(token)
+    assert headers == {"request_id": "req-123"}
+    # In the worker, the task's request carries the header.
+    _adopt_request_id(task=SimpleNamespace(request=SimpleNamespace(request_id="req-123")))
+    record = logging.LogRecord(
+        "compensation", logging.INFO, __file__, 1, "credited %s", ("12",), None
+    )
+    RequestIdFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert (
+        line["request_id"] == "req-123"
+        and line["message"] == "credited 12"
+        and line["level"] == "INFO"
+    )
+    request_id_var.set("-")
