@@ -309,6 +309,7 @@ class Disconnect(models.Model):
         indexes = [
             models.Index(fields=["member", "-started_at"]),
             models.Index(fields=["status", "node"]),
+            models.Index(fields=["started_at"]),  # the operators' dashboard
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from compensation import views as compensation_views
 from kamen_portal import ops
 from members import views as member_views
 
@@ -20,6 +21,11 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics_view, name="metrics"),
     path("accounts/", include("allauth.urls")),
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(compensation_views.ops_dashboard),
+        name="ops-dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

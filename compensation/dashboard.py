@@ -1,0 +1,161 @@
+"""The operators' dashboard: a few bounded aggregate queries and charts
+rendered server-side as SVG (no outside network, strict CSP)."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timedelta
+from html import escape
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate, TruncHour
+from django.utils.safestring import SafeString, mark_safe
+
+from .models import Disconnect, Incident, IncidentStatus, LedgerEntry
+
+TOP_NODES = 5
+PALETTE = ["#c2410c", "#2563eb", "#15803d", "#9333ea", "#ca8a04", "#64748b"]
+
+
+def disconnects_per_node_per_hour(*, now: datetime, hours: int = 24) -> dict:
+    since = (now - timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
+    rows = list(
+        Disconnect.objects.filter(started_at__gte=since)
+        .annotate(hour=TruncHour("started_at"))
+        .values("hour", "node__name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row["node__name"]] = totals.get(row["node__name"], 0) + row["n"]
+    top = sorted(totals, key=lambda name: -totals[name])[:TOP_NODES]
+    slots = [since + timedelta(hours=i) for i in range(hours + 1)]
+    series: dict[str, list[int]] = {name: [0] * len(slots) for name in [*top, "other"]}
+    index = {slot: i for i, slot in enumerate(slots)}
+    for row in rows:
+        hour = (
+            row["hour"].replace(tzinfo=since.tzinfo) if row["hour"].tzinfo is None else row["hour"]
+        )
+        i = index.get(hour.astimezone(since.tzinfo).replace(minute=0, second=0, microsecond=0))
+        if i is None:
+            continue
+        name = row["node__name"] if row["node__name"] in top else "other"
+        series[name][i] += row["n"]
+    if not any(series["other"]):
+        series.pop("other")
+    return {"labels": [s.strftime("%H:00") for s in slots], "series": series, "since": since}
+
+
+def minutes_credited_per_day(*, now: datetime, days: int = 14) -> dict:
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = dict(
+        LedgerEntry.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(m=Sum("minutes"))
+        .values_list("day", "m")
+        .order_by()
+    )
+    day_list = [(since + timedelta(days=i)).date() for i in range(days)]
+    return {
+        "labels": [d.strftime("%m-%d") for d in day_list],
+        "series": {"minutes": [rows.get(d) or 0 for d in day_list]},
+    }
+
+
+def appeal_queue(*, now: datetime) -> dict:
+    from appeals.models import OPEN_STATUSES, Appeal
+
+    counts = Appeal.objects.aggregate(
+        open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+        overdue=Count(
+            "id",
+            filter=Q(status__in=OPEN_STATUSES, first_response_at__isnull=True, sla_due_at__lt=now),
+        ),
+    )
+    recent = Appeal.objects.filter(created_at__gte=now - timedelta(days=30))
+    first = [
+        (r - c).total_seconds() / 3600
+        for c, r in recent.filter(first_response_at__isnull=False).values_list(
+            "created_at", "first_response_at"
+        )[:20000]
+    ]
+    decided = [
+        (d - c).total_seconds() / 3600
+        for c, d in recent.filter(decided_at__isnull=False).values_list("created_at", "decided_at")[
+            :20000
+        ]
+    ]
+    return {
+        **counts,
+        "median_first_response_h": round(statistics.median(first), 1) if first else None,
+        "median_decision_h": round(statistics.median(decided), 1) if decided else None,
+    }
+
+
+def notification_health(*, now: datetime) -> dict:
+    from members.models import Notification
+
+    return dict(
+        Notification.objects.filter(created_at__gte=now - timedelta(days=7))
+        .values("email_status")
+        .annotate(n=Count("id"))
+        .values_list("email_status", "n")
+        .order_by()
+    )
+
+
+def incidents_summary() -> dict:
+    return {
+        "open": list(
+            Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-started_at")[:10]
+        ),
+        "recent": list(
+            Incident.objects.filter(status=IncidentStatus.CLOSED).order_by("-started_at")[:10]
+        ),
+    }
+
+
+def svg_bars(chart: dict, *, height: int = 180, width: int = 720, title: str = "") -> SafeString:
+    """Stacked bar chart as inline SVG (escaped labels, no scripts)."""
+    labels, series = chart["labels"], chart["series"]
+    n = max(len(labels), 1)
+    totals = [sum(values[i] for values in series.values()) for i in range(n)]
+    peak = max(totals + [1])
+    left, bottom, top = 36, 28, 10
+    plot_h, plot_w = height - bottom - top, width - left - 10
+    bar_w = plot_w / n
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" role="img" aria-label="{escape(title)}" class="kamen-chart">',
+        f'<text x="{left}" y="{height + 18}" font-size="11" fill="#6b7280">max {peak}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#e5e7eb"/>',
+    ]
+    for i in range(n):
+        y = top + plot_h
+        for k, (name, values) in enumerate(series.items()):
+            value = values[i]
+            if not value:
+                continue
+            h = plot_h * value / peak
+            y -= h
+            parts.append(
+                f'<rect x="{left + i * bar_w + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
+                f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(name)} {escape(labels[i])}: {value}</title></rect>'
+            )
+        if n <= 31 or i % 3 == 0:
+            parts.append(
+                f'<text x="{left + i * bar_w + bar_w / 2:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle" fill="#6b7280">{escape(labels[i])}</text>'
+            )
+    legend_x = left
+    for k, name in enumerate(series):
+        parts.append(
+            f'<rect x="{legend_x}" y="{height + 8}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
+        )
+        parts.append(
+            f'<text x="{legend_x + 14}" y="{height + 17}" font-size="11" fill="#374151">{escape(name)}</text>'
+        )
+        legend_x += 20 + 7 * len(name)
+    parts.append("</svg>")
+    # Every label and name above went through html.escape.
+    return mark_safe("".join(parts))  # noqa: S308
