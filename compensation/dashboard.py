@@ -9,6 +9,7 @@ from html import escape
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from .models import Disconnect, Incident, IncidentStatus, LedgerEntry
@@ -44,7 +45,8 @@ def disconnects_per_node_per_hour(*, now: datetime, hours: int = 24) -> dict:
         series[name][i] += row["n"]
     if not any(series["other"]):
         series.pop("other")
-    return {"labels": [s.strftime("%H:00") for s in slots], "series": series, "since": since}
+    labels = [timezone.localtime(slot).strftime("%H:00") for slot in slots]
+    return {"labels": labels, "series": series, "since": since}
 
 
 def minutes_credited_per_day(*, now: datetime, days: int = 14) -> dict:
@@ -128,7 +130,7 @@ def svg_bars(chart: dict, *, height: int = 180, width: int = 720, title: str = "
     bar_w = plot_w / n
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" role="img" aria-label="{escape(title)}" class="kamen-chart">',
-        f'<text x="{left}" y="{height + 18}" font-size="11" fill="#6b7280">max {peak}</text>',
+        f'<text x="0" y="{top + 10}" font-size="11" fill="#6b7280">{peak}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#e5e7eb"/>',
     ]
     for i in range(n):
@@ -143,7 +145,7 @@ def svg_bars(chart: dict, *, height: int = 180, width: int = 720, title: str = "
                 f'<rect x="{left + i * bar_w + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
                 f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(name)} {escape(labels[i])}: {value}</title></rect>'
             )
-        if n <= 31 or i % 3 == 0:
+        if n <= 14 or i % 3 == 0:
             parts.append(
                 f'<text x="{left + i * bar_w + bar_w / 2:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle" fill="#6b7280">{escape(labels[i])}</text>'
             )

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from members.selectors import member_profile_for_user
@@ -172,7 +173,7 @@ def ops_dashboard(request: HttpRequest) -> HttpResponse:
     credited = dashboard.minutes_credited_per_day(now=now)
     context = {
         **admin.site.each_context(request),
-        "title": "Operations",
+        "title": _("Operations"),
         "per_node_svg": dashboard.svg_bars(per_node, title="disconnects per node per hour"),
         "credited_svg": dashboard.svg_bars(credited, title="minutes credited per day"),
         "per_node_since": per_node["since"],

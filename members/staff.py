@@ -21,6 +21,7 @@ _REVIEWER = [
     "compensation.view_node",
     "compensation.view_policy",
     "compensation.view_coupon",
+    "members.view_notification",
 ]
 GROUP_PERMISSIONS = {
     "Reviewers": _REVIEWER,

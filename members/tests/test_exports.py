@@ -75,7 +75,11 @@ def test_export_contains_the_whole_record_and_only_mine(client, django_capture_o
     _credit(me.member, "mine")
     _credit(other.member, "theirs")
     Notification.objects.create(
-        user=me, kind="credited", dedupe_key="evil", title="=HYPERLINK(\"http://x\")", body="-1+1",
+        user=me,
+        kind="credited",
+        dedupe_key="evil",
+        title='=HYPERLINK("http://x")',
+        body="-1+1",
         created_at=timezone.now(),
     )
     export = _build(client, me, django_capture_on_commit_callbacks)
