@@ -281,3 +281,19 @@ class DataExport(models.Model):
         verbose_name_plural = _("data exports")
         ordering = ["-requested_at"]
         indexes = [models.Index(fields=["user", "-requested_at"])]
+
+
+class SignInEvent(models.Model):
+    """One successful sign-in: the member's sign-in history."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_ins"
+    )
+    at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    new_device = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["user", "-at"])]

@@ -26,8 +26,17 @@ def notice_new_device(sender, request, user, **kwargs) -> None:
 
     if request is None:
         return
+    from django.utils import timezone
+
+    from .models import SignInEvent
+
     agent = request.META.get("HTTP_USER_AGENT", "")
-    if device_seen(user=user, user_agent=agent, ip=request.META.get("REMOTE_ADDR", "")):
+    ip = request.META.get("REMOTE_ADDR") or None
+    new = device_seen(user=user, user_agent=agent, ip=ip or "")
+    SignInEvent.objects.create(
+        user=user, at=timezone.now(), ip=ip, user_agent=agent[:300], new_device=new
+    )
+    if new:
         security_notify(user=user, event="new_device")
 
 

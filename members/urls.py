@@ -11,6 +11,7 @@ urlpatterns = [
     path("inbox/<int:notification_id>/read/", views.inbox_read, name="inbox-read"),
     path("account/reminders/", views.notification_settings, name="notification-settings"),
     path("account/export/", views.data_export, name="export"),
+    path("account/sign-ins/", views.sign_in_history, name="sign-ins"),
     path(
         "account/export/<uuid:public_id>/download/", views.export_download, name="export-download"
     ),

@@ -187,3 +187,8 @@ def export_download(request: HttpRequest, public_id) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@login_required
+def sign_in_history(request: HttpRequest) -> HttpResponse:
+    return render(request, "members/sign_ins.html", {"events": request.user.sign_ins.all()[:50]})

@@ -48,3 +48,16 @@ def test_members_are_not_affected_by_the_staff_mfa_rule(client, settings):
     assert client.get(reverse("members:dashboard")).status_code == 200
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_sign_in_history_lists_my_sign_ins_only():
+    MemberFactory(email="hist@example.com")
+    MemberFactory(email="other@example.com")
+    _login("other@example.com", "Other browser")
+    first = _login("hist@example.com", "Browser A")
+    _login("hist@example.com", "Browser B")
+    page = first.get(reverse("members:sign-ins"))
+    body = page.content.decode()
+    assert "Browser A" in body and "Browser B" in body and "Other browser" not in body
+    events = list(page.context["events"])
+    assert [e.new_device for e in events] == [True, False]  # B was new after A
