@@ -200,7 +200,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "members.security.axes_username"
 AXES_LOCKOUT_TEMPLATE = "errors/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", default=0)
+# Client IP for lock-outs and sign-in history (members.security.client_ip):
+# behind PROXY_COUNT trusted proxies, read X-Forwarded-For from the right;
+# with none, only REMOTE_ADDR, so a header cannot dodge a lock-out.
+PROXY_COUNT = env_int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "members.security.client_ip"
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

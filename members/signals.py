@@ -26,12 +26,14 @@ def notice_new_device(sender, request, user, **kwargs) -> None:
 
     if request is None:
         return
+    from axes.helpers import get_client_ip_address
     from django.utils import timezone
 
     from .models import SignInEvent
 
     agent = request.META.get("HTTP_USER_AGENT", "")
-    ip = request.META.get("REMOTE_ADDR") or None
+    # The same client address axes uses (honours PROXY_COUNT).
+    ip = get_client_ip_address(request) or None
     new = device_seen(user=user, user_agent=agent, ip=ip or "")
     SignInEvent.objects.create(
         user=user, at=timezone.now(), ip=ip, user_agent=agent[:300], new_device=new

@@ -61,3 +61,27 @@ def test_sign_in_history_lists_my_sign_ins_only():
     assert "Browser A" in body and "Browser B" in body and "Other browser" not in body
     events = list(page.context["events"])
     assert [e.new_device for e in events] == [True, False]  # B was new after A
+
+
+def test_client_ip_ignores_forwarded_headers_without_trusted_proxies():
+    MemberFactory(email="ip@example.com")
+    client = Client(
+        HTTP_USER_AGENT="UA", HTTP_X_FORWARDED_FOR="203.0.113.9", REMOTE_ADDR="198.51.100.7"
+    )
+    client.post(reverse("account_login"), {"login": "ip@example.com", "password": PASSWORD})
+    from members.models import SignInEvent
+
+    assert SignInEvent.objects.get().ip == "198.51.100.7"
+
+
+def test_behind_one_trusted_proxy_the_forwarded_client_ip_is_used(settings):
+    settings.PROXY_COUNT = 1
+    MemberFactory(email="proxy@example.com")
+    # The client forged the left-most entry; nginx appended the real address.
+    client = Client(
+        HTTP_USER_AGENT="UA", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9", REMOTE_ADDR="10.0.0.2"
+    )
+    client.post(reverse("account_login"), {"login": "proxy@example.com", "password": PASSWORD})
+    from members.models import SignInEvent
+
+    assert SignInEvent.objects.get().ip == "203.0.113.9"
