@@ -177,6 +177,13 @@ def run(ctx: Context, params: dict, members) -> dict:
     staff, _ = User.objects.get_or_create(
         email="bench-supervisor@bench.invalid", defaults={"is_staff": True, "is_superuser": True}
     )
+    # Production settings send staff without two-factor authentication to set
+    # it up before the admin opens; the benchmark supervisor has it.
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    if not Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(staff, generate_totp_secret())
     staff_cookie = _session_cookie(staff)
     shots = [_noise_png(params["screenshot_bytes"]) for _ in range(3)]
     csrf = secrets.token_hex(16)  # 32 characters: a valid unmasked CSRF secret
