@@ -345,7 +345,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compensation.tasks.detect_disconnects",
         "schedule": 30.0,
         # A pass older than its interval is stale: the next one does its work.
-        "options": {"expires": 25},
+        "options": {"expire_seconds": 25},
     },
     "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
     # The outbox relay: emails whose enqueue was lost are sent anyway.
