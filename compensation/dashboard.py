@@ -30,7 +30,7 @@ def disconnects_per_node_per_hour(*, now: datetime, hours: int = 24) -> dict:
     totals: dict[str, int] = {}
     for row in rows:
         totals[row["node__name"]] = totals.get(row["node__name"], 0) + row["n"]
-    top = sorted(totals, key=lambda name: -totals[name])[:TOP_NODES]
+    top = sorted(totals, key=lambda name: (-totals[name], name))[:TOP_NODES]
     slots = [since + timedelta(hours=i) for i in range(hours + 1)]
     series: dict[str, list[int]] = {name: [0] * len(slots) for name in [*top, "other"]}
     index = {slot: i for i, slot in enumerate(slots)}
