@@ -18,7 +18,6 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone as djtz
 from django.utils.translation import gettext as _
 
 from compensation import intervals as iv
@@ -26,7 +25,7 @@ from compensation.models import Claim, Disconnect, Outcome, SourceKind
 from compensation.services.credit import compensation_credit, compensation_preview
 from compensation.services.policy import policy_current
 from members.models import MemberProfile, NotificationKind, User
-from members.notifications import Message, notify_many
+from members.notifications import Message, local_time, notify_many
 
 from .evidence import MAX_SCREENSHOTS, CleanFile
 from .models import (
@@ -51,12 +50,6 @@ class AppealError(Exception):
         self.code = code
         self.message = message
         self.existing = existing
-
-
-def _local(value: datetime, tz: str = "Asia/Shanghai") -> str:
-    import zoneinfo
-
-    return djtz.localtime(value, zoneinfo.ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def _role(user: User | None) -> str:
@@ -209,7 +202,7 @@ def appeal_submit(
                 "The appeal window for this disconnect closed at %(deadline)s (%(hours)d hours after it ended)."
             )
             % {
-                "deadline": _local(deadline, member.timezone),
+                "deadline": local_time(deadline, member.timezone),
                 "hours": policy_current().appeal_window_hours,
             },
         )
@@ -272,7 +265,7 @@ def appeal_submit(
                 lambda: _("Appeal %(id)s received") % {"id": appeal.short_id},
                 lambda: (
                     _("We received your appeal. Staff will respond by %(due)s.")
-                    % {"due": _local(appeal.sla_due_at, member.timezone)}
+                    % {"due": local_time(appeal.sla_due_at, member.timezone)}
                 ),
                 now=now,
                 key="received",
@@ -327,8 +320,12 @@ def _auto_triage(appeal: Appeal, *, now: datetime) -> None:
         _event(appeal, EventKind.TRIAGED, actor=None, now=now, data=system)
 
 
-def _locked(appeal: Appeal, allowed: tuple[str, ...]) -> Appeal:
+def _locked(appeal: Appeal, allowed: tuple[str, ...], *, owner: User | None = None) -> Appeal:
+    """Lock the appeal row and check where the transition starts from. With
+    ``owner``, anyone but the appeal's member is told it does not exist."""
     appeal = Appeal.objects.select_for_update().select_related("member").get(pk=appeal.pk)
+    if owner is not None and appeal.member.user_id != owner.pk:
+        raise AppealError("not_found", _("That appeal was not found."))
     if appeal.status not in allowed:
         raise AppealError(
             "conflict",
@@ -397,9 +394,7 @@ def appeal_member_reply(
     if not message.strip() and not files:
         raise AppealError("empty", _("Write a message or attach a file."))
     with transaction.atomic():
-        appeal = _locked(appeal, OPEN_STATUSES)
-        if appeal.member.user_id != member_user.pk:
-            raise AppealError("not_found", _("That appeal was not found."))
+        appeal = _locked(appeal, OPEN_STATUSES, owner=member_user)
         existing = appeal.evidence.filter(kind="screenshot").count()
         if existing + sum(1 for f in files if f.kind == "screenshot") > MAX_SCREENSHOTS:
             raise AppealError(
@@ -551,9 +546,7 @@ def appeal_reject(*, appeal: Appeal, staff: User, reason: str, now: datetime) ->
 
 def appeal_withdraw(*, appeal: Appeal, member_user: User, now: datetime) -> Appeal:
     with transaction.atomic():
-        appeal = _locked(appeal, OPEN_STATUSES)
-        if appeal.member.user_id != member_user.pk:
-            raise AppealError("not_found", _("That appeal was not found."))
+        appeal = _locked(appeal, OPEN_STATUSES, owner=member_user)
         old = appeal.status
         appeal.status = AppealStatus.WITHDRAWN
         appeal.save(update_fields=["status", "updated_at"])
@@ -572,10 +565,10 @@ def appeal_escalate(*, appeal: Appeal, member_user: User, now: datetime) -> Appe
     the evidence bundle is then available to download."""
     with transaction.atomic():
         appeal = _locked(
-            appeal, (AppealStatus.REJECTED, AppealStatus.PARTLY_APPROVED, *OPEN_STATUSES)
+            appeal,
+            (AppealStatus.REJECTED, AppealStatus.PARTLY_APPROVED, *OPEN_STATUSES),
+            owner=member_user,
         )
-        if appeal.member.user_id != member_user.pk:
-            raise AppealError("not_found", _("That appeal was not found."))
         if not appeal_can_escalate(appeal, now=now):
             raise AppealError(
                 "not_escalable",

@@ -4,20 +4,12 @@ member's own language by the notification seam)."""
 from __future__ import annotations
 
 from django.urls import reverse
-from django.utils import timezone as djtz
 from django.utils.translation import gettext as _
 
 from members.models import NotificationKind
-from members.notifications import Message
+from members.notifications import Message, local_time
 
 from .models import Claim, Coupon, Disconnect
-
-
-def _local(value, member_tz: str | None = None) -> str:
-    import zoneinfo
-
-    tz = zoneinfo.ZoneInfo(member_tz or "Asia/Shanghai")
-    return djtz.localtime(value, tz).strftime("%Y-%m-%d %H:%M")
 
 
 def disconnect_detected(disconnect: Disconnect, *, node_name: str, tz: str) -> Message:
@@ -28,7 +20,7 @@ def disconnect_detected(disconnect: Disconnect, *, node_name: str, tz: str) -> M
                 "Your session on %(node)s went silent at %(start)s while the node kept running. "
                 "The lost time will be credited automatically when you reconnect."
             )
-            % {"node": node_name, "start": _local(disconnect.started_at, tz)},
+            % {"node": node_name, "start": local_time(disconnect.started_at, tz)},
             reverse("compensation:my-disconnects"),
         )
 
@@ -54,7 +46,7 @@ def credited(claim: Claim, *, tz: str) -> Message:
         body = _(
             "%(minutes)d minutes were added to your membership. New expiry: %(expiry)s. "
             "Download the receipt of this credit from your compensation page."
-        ) % {"minutes": claim.credited_minutes, "expiry": _local(entry.expires_after, tz)}
+        ) % {"minutes": claim.credited_minutes, "expiry": local_time(entry.expires_after, tz)}
         if claim.withheld_minutes:
             body += " " + _(
                 "%(withheld)d minutes were withheld by the policy caps; you may appeal."
@@ -80,7 +72,11 @@ def coupon_issued(coupon: Coupon, *, tz: str) -> Message:
             _(
                 "Because of repeated disconnects you received coupon %(code)s worth ¥%(value)s, valid until %(until)s."
             )
-            % {"code": coupon.code, "value": coupon.value, "until": _local(coupon.expires_at, tz)},
+            % {
+                "code": coupon.code,
+                "value": coupon.value,
+                "until": local_time(coupon.expires_at, tz),
+            },
             reverse("compensation:my-compensation"),
         )
 
@@ -106,7 +102,7 @@ def incident_render(incident, event: str):
                     "An incident affecting your service started at %(start)s. Lost time is compensated "
                     "automatically under the published policy once it ends; you do not need to do anything."
                 )
-                % {"start": _local(incident.started_at)},
+                % {"start": local_time(incident.started_at)},
                 reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
             )
         return (
@@ -115,7 +111,7 @@ def incident_render(incident, event: str):
                 "The incident that affected your service (%(start)s – %(end)s) is resolved. "
                 "The lost time is being credited to your membership."
             )
-            % {"start": _local(incident.started_at), "end": _local(incident.ended_at)},
+            % {"start": local_time(incident.started_at), "end": local_time(incident.ended_at)},
             reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
         )
 

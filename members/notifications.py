@@ -63,6 +63,17 @@ class Message:
     extra: dict = field(default_factory=dict)
 
 
+def local_time(value: datetime, tz: str | None = None) -> str:
+    """A time as members read it in notices: their zone, minute precision."""
+    import zoneinfo
+
+    from django.utils import timezone as djtz
+
+    return djtz.localtime(value, zoneinfo.ZoneInfo(tz or settings.TIME_ZONE)).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
 def channels_for(
     user_id: int, kind: str, prefs: dict[tuple[int, str], tuple[bool, bool]]
 ) -> tuple[bool, bool]:

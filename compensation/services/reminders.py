@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from members.models import NotificationKind, User
-from members.notifications import Message, notify_many
+from members.notifications import Message, local_time, notify_many
 
 from ..models import Disconnect, DisconnectStatus, Incident, IncidentStatus, Outcome
 from .policy import policy_current
@@ -46,16 +46,14 @@ def appeal_window_reminders(*, now: datetime) -> int:
         deadline = disconnect.ended_at + window
 
         def render(d=disconnect, deadline=deadline):
-            from ..notices import _local
-
             return (
                 _("Appeal window closing for your disconnect on %(node)s") % {"node": d.node.name},
                 _(
                     "Your disconnect of %(start)s was not fully credited. If you want to appeal, do it before %(deadline)s."
                 )
                 % {
-                    "start": _local(d.started_at, d.member.timezone),
-                    "deadline": _local(deadline, d.member.timezone),
+                    "start": local_time(d.started_at, d.member.timezone),
+                    "deadline": local_time(deadline, d.member.timezone),
                 },
                 reverse("appeals:new") + f"?disconnect={d.public_id}",
             )
