@@ -154,3 +154,40 @@ def test_public_chain_exposes_links_but_no_personal_data(client):
     assert entries[0].member.member_no not in json.dumps(body)
     assert client.get("/ledger/chain.json?after=x").status_code == 400
     assert client.get("/ledger/chain.json?after=5&through=1").status_code == 400
+
+
+def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
+    member_client, member_user, tmp_path
+):
+    """Run the exact lines /ledger/ shows, as a member would, on a real receipt."""
+    import html
+    import re
+    import subprocess
+    import sys
+
+    compensation_credit(
+        member_id=member_user.member.pk,
+        intervals=[(T0, T0 + timedelta(minutes=12))],
+        source_kind="disconnect",
+        source_ref="snippet",
+        idempotency_key="snippet",
+        now=NOW,
+    )
+    _entries(2)
+    head = ledger_publish_head(now=NOW)
+    entry = LedgerEntry.objects.get(member=member_user.member)
+    response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json")
+    filename = re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
+    (tmp_path / filename).write_bytes(response.content)
+    page = member_client.get("/ledger/").content.decode()
+    snippet = html.unescape(re.search(r'<pre class="code">(.*?)</pre>', page, re.S).group(1))
+    (tmp_path / "verify.py").write_text(snippet, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "verify.py", filename],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["OK", head.hash]
