@@ -14,6 +14,7 @@ from PIL import Image
 
 from compensation.models import Disconnect
 from compensation.services.policy import policy_current
+from kamen_portal.http import declared_body_size
 from members.selectors import member_profile_for_user
 
 from .bundle import build_bundle
@@ -37,7 +38,7 @@ def limit_body(view):
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        if request.method == "POST" and _content_length(request) > MAX_REQUEST_BYTES:
+        if request.method == "POST" and declared_body_size(request) > MAX_REQUEST_BYTES:
             response = render(
                 request,
                 "400.html",
@@ -51,13 +52,6 @@ def limit_body(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _content_length(request: HttpRequest) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
 
 
 def _member_or_404(request: HttpRequest):

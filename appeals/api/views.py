@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compensation.models import Disconnect, Node
+from kamen_portal.http import declared_body_size
 from members.api.views import MemberMixin
 
 from ..evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
@@ -36,11 +37,7 @@ def _error(exc) -> Response:
 
 
 def _refuse_oversized(request) -> Response | None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_REQUEST_BYTES:
+    if declared_body_size(request) > MAX_REQUEST_BYTES:
         return Response(
             {
                 "error": "body_too_large",

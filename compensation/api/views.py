@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kamen_portal import metrics
+from kamen_portal.http import declared_body_size
 from members.api.views import MemberMixin
 
 from ..selectors import member_disconnects, member_ledger
@@ -40,11 +41,7 @@ class HeartbeatIngestView(APIView):
         summary="Report member heartbeats (service nodes only)",
     )
     def post(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.HEARTBEAT_MAX_BODY_BYTES:
+        if declared_body_size(request) > settings.HEARTBEAT_MAX_BODY_BYTES:
             return Response(
                 {"error": "body_too_large", "detail": _("The request body is larger than 2 MB.")},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
