@@ -72,18 +72,32 @@ class DecisionForm(forms.ModelForm):
 
 
 class StaffFilingForm(forms.ModelForm):
-    """Staff open an appeal for a member (after the deadline with a reason)."""
+    """Staff open an appeal for a member (after the deadline with a reason).
 
-    member_no = forms.RegexField(label=_("Member number"), regex=r"^KM\d{8}$")
+    The appeal is filed by ``appeal_submit`` while the form is cleaned, so
+    everything the service refuses (outside the window without a reason, a
+    file that is not an image, an open disconnect) comes back as a form
+    error with the typed text kept, inside the admin's transaction. The
+    filed appeal lives on this form, never on the shared ModelAdmin."""
+
+    member_no = forms.RegexField(
+        label=_("Member number"),
+        regex=r"\AKM\d{8}\Z",
+        error_messages={"invalid": _("A member number is KM followed by 8 digits.")},
+    )
     screenshot = forms.FileField(label=_("Screenshot (optional)"), required=False)
+
+    actor = None  # the staff user, bound by AppealAdmin.get_form
+    filed: Appeal | None = None
+    filed_message: str = ""
 
     class Meta:
         model = Appeal
         fields = ["claimed_start", "claimed_end", "service", "description", "late_reason"]
 
     def _post_clean(self):
-        # The appeal is built by appeal_submit, which validates the window,
-        # duplicates and evidence; the half-made instance has no member yet.
+        # The appeal is built by appeal_submit (in clean); the half-made
+        # instance has no member yet.
         pass
 
     def clean_member_no(self):
@@ -93,6 +107,47 @@ class StaffFilingForm(forms.ModelForm):
             raise forms.ValidationError(_("No member has this number."))
         self.member = member
         return number
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data["claimed_end"] <= data["claimed_start"]:
+            self.add_error("claimed_end", _("The end must be after the start."))
+            return data
+        upload = data.get("screenshot")
+        try:
+            files = clean_uploads(
+                screenshots=[upload] if upload else [], logs=[], require_screenshot=False
+            )
+            self.filed = appeal_submit(
+                member=self.member,
+                actor=self.actor,
+                claimed_start=data["claimed_start"],
+                claimed_end=data["claimed_end"],
+                description=data["description"],
+                files=files,
+                submission_token=uuid.uuid4(),
+                now=timezone.now(),
+                service=data.get("service", ""),
+                late_reason=data.get("late_reason", ""),
+            )
+        except EvidenceError as exc:
+            self.add_error("screenshot", exc.message)
+        except AppealError as exc:
+            existing = getattr(exc, "existing", None)
+            if existing is None:
+                field = "late_reason" if exc.code in _LATE_CODES else None
+                self.add_error(field, exc.message)
+            else:
+                # One open appeal per span: send staff to the one there is.
+                self.filed = existing
+                self.filed_message = exc.message
+        return data
+
+
+# AppealError codes that a late reason answers.
+_LATE_CODES = {"window_closed", "late_reason_required"}
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -147,6 +202,9 @@ class AppealAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-created_at",)
     actions = ("assign_to_me",)
+
+    def has_assign_permission(self, request) -> bool:
+        return request.user.has_perm("appeals.change_appeal")
     readonly_fields = (
         "short_ref",
         "member_no",
@@ -222,7 +280,9 @@ class AppealAdmin(admin.ModelAdmin):
                 "description",
                 "late_reason",
             ]
-            return super().get_form(request, obj, **kwargs)
+            form = super().get_form(request, obj, **kwargs)
+            # Bind the acting staff user to this request's form class only.
+            return type(form.__name__, (form,), {"actor": request.user})
         kwargs["form"] = DecisionForm
         kwargs["fields"] = []
         return super().get_form(request, obj, **kwargs)
@@ -306,8 +366,10 @@ class AppealAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         now = timezone.now()
         if not change:
-            self._file_for_member(request, form, now)
-            obj.pk = self._filed.pk
+            # Filed while the form was cleaned (StaffFilingForm.clean).
+            obj.pk = form.filed.pk
+            if form.filed_message:
+                messages.warning(request, form.filed_message)
             return
         data = form.cleaned_data
         decision = data.get("decision")
@@ -341,39 +403,13 @@ class AppealAdmin(admin.ModelAdmin):
         except AppealError as exc:
             messages.error(request, exc.message)
 
-    def _file_for_member(self, request, form, now):
-        data = form.cleaned_data
-        upload = data.get("screenshot")
-        try:
-            files = clean_uploads(
-                screenshots=[upload] if upload else [], logs=[], require_screenshot=False
-            )
-            self._filed = appeal_submit(
-                member=form.member,
-                actor=request.user,
-                claimed_start=data["claimed_start"],
-                claimed_end=data["claimed_end"],
-                description=data["description"],
-                files=files,
-                submission_token=uuid.uuid4(),
-                now=now,
-                service=data.get("service", ""),
-                late_reason=data.get("late_reason", ""),
-            )
-        except (AppealError, EvidenceError) as exc:
-            existing = getattr(exc, "existing", None)
-            if existing is None:
-                raise
-            self._filed = existing
-            messages.warning(request, exc.message)
-
     def save_related(self, request, form, formsets, change):
         return
 
     def response_add(self, request, obj, post_url_continue=None):
-        return super().response_add(request, self._filed, post_url_continue)
+        return super().response_add(request, obj, post_url_continue)
 
-    @admin.action(description=_("Assign to me"))
+    @admin.action(description=_("Assign to me"), permissions=["assign"])
     def assign_to_me(self, request, queryset):
         now = timezone.now()
         done = 0

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from compensation import intervals as iv
-from compensation.models import Claim, Disconnect, Outcome, SourceKind
+from compensation.models import Claim, Disconnect, DisconnectStatus, Outcome, SourceKind
 from compensation.services.credit import compensation_credit, compensation_preview
 from compensation.services.policy import policy_current
 from members.models import MemberProfile, NotificationKind, User
@@ -161,6 +161,28 @@ def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datet
     )
 
 
+def _disconnect_end(disconnect: Disconnect, claimed_end: datetime | None) -> datetime:
+    """Where an appeal on ``disconnect`` ends. A detected end wins. An
+    ongoing disconnect cannot be appealed yet: its end, and so the window,
+    is unknown. One closed as unresolved (the member never came back within
+    the cap) is appealable with the member's own end: that is the claim."""
+    if disconnect.ended_at is not None:
+        return disconnect.ended_at
+    if disconnect.status == DisconnectStatus.OPEN:
+        raise AppealError(
+            "disconnect_ongoing",
+            _("This disconnect has not ended yet. You can appeal once it has ended."),
+        )
+    if claimed_end is None:
+        raise AppealError(
+            "end_required",
+            _(
+                "We never saw this session resume. Tell us when your service came back (the end of the disconnect)."
+            ),
+        )
+    return claimed_end
+
+
 def appeal_submit(
     *,
     member: MemberProfile,
@@ -185,8 +207,10 @@ def appeal_submit(
         if disconnect.member_id != member.pk:
             raise AppealError("not_found", _("That disconnect was not found."))
         claimed_start = disconnect.started_at
-        claimed_end = disconnect.ended_at or claimed_end
+        claimed_end = _disconnect_end(disconnect, claimed_end)
         node = disconnect.node
+    if claimed_start is None or claimed_end is None:
+        raise AppealError("invalid_span", _("Give the start and the end of the disconnect."))
     if claimed_end <= claimed_start:
         raise AppealError("invalid_span", _("The end must be after the start."))
     if claimed_end > now + CLOCK_SKEW:
@@ -441,6 +465,24 @@ def appeal_staff_message(*, appeal: Appeal, staff: User, message: str, now: date
         return appeal
 
 
+def appeal_credit_bound(*, appeal: Appeal, now: datetime) -> int:
+    """The most a reviewer may credit on ``appeal``: the claimed span's time
+    not yet covered (under the policy's ratio, before caps), plus the minutes
+    caps withheld from disconnects inside it, and never less than the
+    suggestion shown when it was filed."""
+    start, end = appeal.claimed_start, appeal.claimed_end
+    preview = compensation_preview(
+        member_id=appeal.member_id, intervals=[(start, end)], source_kind=SourceKind.APPEAL, now=now
+    )
+    withheld = (
+        Disconnect.objects.filter(member_id=appeal.member_id, started_at__lt=end)
+        .filter(Q(ended_at__gt=start) | Q(ended_at__isnull=True))
+        .aggregate(total=Sum("withheld_minutes"))["total"]
+        or 0
+    )
+    return max(preview.calc.raw_minutes + withheld, appeal.suggested_minutes)
+
+
 def appeal_approve(
     *,
     appeal: Appeal,
@@ -461,14 +503,35 @@ def appeal_approve(
         granted = appeal.suggested_minutes if minutes is None else int(minutes)
         if granted < 0:
             raise AppealError("invalid_minutes", _("Minutes cannot be negative."))
-        if granted > settings.APPEAL_REVIEWER_LIMIT_MINUTES and not staff.has_perm(
-            "appeals.approve_above_limit"
-        ):
+        above_supervisor = staff.has_perm("appeals.approve_above_limit")
+        if granted > settings.APPEAL_REVIEWER_LIMIT_MINUTES and not above_supervisor:
             raise AppealError(
                 "needs_supervisor",
                 _("Crediting more than %(limit)d minutes needs a supervisor.")
                 % {"limit": settings.APPEAL_REVIEWER_LIMIT_MINUTES},
             )
+        bound = appeal_credit_bound(appeal=appeal, now=now)
+        if granted > bound:
+            # More than the member claimed and the portal has not paid: a
+            # decision only a supervisor may take, and never without a why.
+            if not above_supervisor:
+                raise AppealError(
+                    "above_claim",
+                    _(
+                        "%(granted)d minutes is more than the %(bound)d minutes claimed and not yet "
+                        "compensated: only a supervisor may credit more, with a written reason."
+                    )
+                    % {"granted": granted, "bound": bound},
+                )
+            if not reason.strip():
+                raise AppealError(
+                    "reason_required",
+                    _(
+                        "Crediting more than the %(bound)d minutes claimed and not yet "
+                        "compensated needs a written reason."
+                    )
+                    % {"bound": bound},
+                )
         claim = compensation_credit(
             member_id=appeal.member_id,
             intervals=[(appeal.claimed_start, appeal.claimed_end)],

@@ -12,7 +12,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from members.models import MemberProfile
 
 from .models import GENESIS_HASH, LedgerCheckpoint, LedgerEntry, LedgerHead
 
@@ -139,3 +141,88 @@ def walk_to_head(start_hash: str, digests: Iterable[str]) -> str:
     for body_digest in digests:
         current = link(current, body_digest)
     return current
+
+
+@dataclass(frozen=True)
+class ExpiryProblem:
+    member_no: str
+    message: str
+
+
+def _entry_moves_as_it_says(
+    *, before: datetime | None, after: datetime | None, minutes: int, created_at: datetime
+) -> bool:
+    """An entry's own arithmetic: the expiry moved by its minutes, from the
+    old expiry, or from the moment of crediting when the membership had
+    lapsed (or never existed) and time was added."""
+    if after is None:
+        return before is None and minutes == 0
+    delta = timedelta(minutes=minutes)
+    if before is not None and after - before == delta:
+        return True
+    return minutes > 0 and (before is None or before < created_at) and after == created_at + delta
+
+
+def reconcile_expiries(batch_size: int = 5000) -> tuple[int, list[ExpiryProblem]]:
+    """Every member's expiry must be explained by their ledger entries.
+
+    Folding a member's entries in chain order, each entry must start from the
+    expiry the previous one left (nothing moved the time in between), move
+    it by its own minutes, and the last one must leave exactly the expiry
+    the member has now. A member's first entry starts from the baseline
+    their membership had before the ledger knew them. Any ``UPDATE`` of
+    ``expires_at`` behind the ledger's back breaks one of these links.
+    Returns (members checked, problems)."""
+    problems: list[ExpiryProblem] = []
+    expiries = dict(
+        MemberProfile.objects.filter(ledger__isnull=False)
+        .distinct()
+        .values_list("pk", "expires_at")
+    )
+    numbers = dict(MemberProfile.objects.filter(pk__in=expiries).values_list("pk", "member_no"))
+    rows = (
+        LedgerEntry.objects.order_by("member_id", "seq")
+        .values_list("member_id", "seq", "minutes", "expires_before", "expires_after", "created_at")
+        .iterator(chunk_size=batch_size)
+    )
+    current_member = None
+    last_after: datetime | None = None
+    last_seq = 0
+
+    def close(member_id: int) -> None:
+        if expiries.get(member_id) != last_after:
+            problems.append(
+                ExpiryProblem(
+                    numbers[member_id],
+                    f"expiry {_iso(expiries.get(member_id))} is not explained by the ledger: "
+                    f"its last entry #{last_seq} leaves {_iso(last_after)}",
+                )
+            )
+
+    for member_id, seq, minutes, before, after, created_at in rows:
+        if member_id != current_member:
+            if current_member is not None:
+                close(current_member)
+            current_member = member_id
+        elif before != last_after:
+            problems.append(
+                ExpiryProblem(
+                    numbers[member_id],
+                    f"entry #{seq} starts from {_iso(before)} but entry #{last_seq} left "
+                    f"{_iso(last_after)}: the expiry moved outside the ledger in between",
+                )
+            )
+        if not _entry_moves_as_it_says(
+            before=before, after=after, minutes=minutes, created_at=created_at
+        ):
+            problems.append(
+                ExpiryProblem(
+                    numbers[member_id],
+                    f"entry #{seq} moves the expiry from {_iso(before)} to {_iso(after)}, "
+                    f"not by its {minutes} minutes",
+                )
+            )
+        last_after, last_seq = after, seq
+    if current_member is not None:
+        close(current_member)
+    return len(expiries), problems

@@ -36,6 +36,9 @@ class Node(models.Model):
         verbose_name = _("service node")
         verbose_name_plural = _("service nodes")
         ordering = ["name"]
+        # A token is the node's identity: whoever can issue one can forge
+        # heartbeats (and so credits). Operators only.
+        permissions = [("rotate_node_token", _("Can rotate or revoke node tokens"))]
 
     def __str__(self) -> str:
         return self.name
@@ -210,6 +213,10 @@ class Incident(models.Model):
         verbose_name = _("incident")
         verbose_name_plural = _("incidents")
         ordering = ["-started_at"]
+        permissions = [
+            ("close_incident", _("Can end incidents and start their payout")),
+            ("view_ops_dashboard", _("Can view the operations dashboard")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["auto_node"],
@@ -324,12 +331,13 @@ class SourceKind(models.TextChoices):
     DISCONNECT = "disconnect", _("Own disconnect")
     INCIDENT = "incident", _("Incident")
     APPEAL = "appeal", _("Approved appeal")
-    MANUAL = "manual", _("Staff correction")
+    MANUAL = "manual", _("Staff adjustment")
 
 
 class LedgerKind(models.TextChoices):
     CREDIT = "credit", _("Credit")
     REVERSAL = "reversal", _("Reversal")
+    ADJUSTMENT = "adjustment", _("Staff adjustment")
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -489,6 +497,85 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class AdjustmentKind(models.TextChoices):
+    GOODWILL = "goodwill", _("Goodwill credit")
+    CORRECTION = "correction", _("Correction")
+    DEBIT = "debit", _("Debit of a mistaken credit")
+
+
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a second supervisor")
+    APPLIED = "applied", _("Applied")
+    REJECTED = "rejected", _("Rejected")
+
+
+class MembershipAdjustment(models.Model):
+    """A staff change of a member's time: the only way staff move
+    ``expires_at``. Applied through a ledger entry of kind ``adjustment``;
+    above the reviewer limit it waits for a second supervisor."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=AdjustmentKind.choices)
+    # Signed: positive adds time, negative takes it away (debits).
+    minutes = models.IntegerField(_("minutes"))
+    reason = models.CharField(_("reason"), max_length=300)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=AdjustmentStatus.choices,
+        default=AdjustmentStatus.PENDING,
+        editable=False,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True, editable=False)
+    decision_note = models.CharField(_("decision note"), max_length=300, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        editable=False,
+        verbose_name=_("ledger entry"),
+    )
+
+    class Meta:
+        verbose_name = _("membership time adjustment")
+        verbose_name_plural = _("membership time adjustments")
+        ordering = ["-requested_at"]
+        permissions = [
+            (
+                "approve_membershipadjustment",
+                _("Can approve adjustments above the reviewer limit (second person)"),
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(minutes=0), name="adjustment_moves_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes:+d} min · {self.member_id}"
 
 
 # --- Embedded heartbeat store (used when REDIS_URL is not set) --------------

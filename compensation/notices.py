@@ -116,3 +116,29 @@ def incident_render(incident, event: str):
         )
 
     return render
+
+
+def membership_adjusted(adjustment, *, tz: str) -> Message:
+    entry = adjustment.entry
+
+    def render():
+        if adjustment.minutes > 0:
+            title = _("%(minutes)d minutes added by staff") % {"minutes": adjustment.minutes}
+        else:
+            title = _("%(minutes)d minutes removed by staff") % {"minutes": -adjustment.minutes}
+        body = _(
+            "Staff adjusted your membership time (%(kind)s): %(reason)s New expiry: %(expiry)s. "
+            "The adjustment is on the ledger; download its receipt from your compensation page."
+        ) % {
+            "kind": adjustment.get_kind_display(),
+            "reason": adjustment.reason.rstrip(".。") + ".",
+            "expiry": local_time(entry.expires_after, tz) if entry.expires_after else "—",
+        }
+        return title, body, reverse("compensation:my-compensation")
+
+    return Message(
+        member_id=adjustment.member_id,
+        kind=NotificationKind.MEMBERSHIP_ADJUSTED,
+        dedupe_key=f"adjusted:{adjustment.public_id}",
+        render=render,
+    )

@@ -160,13 +160,14 @@ def receipt(request: HttpRequest, public_id) -> HttpResponse:
 
 
 def ops_dashboard(request: HttpRequest) -> HttpResponse:
-    """Operators' view (wrapped by the admin site: staff only)."""
+    """Operators' view (wrapped by the admin site: staff only; the role must
+    hold view_ops_dashboard)."""
     from django.contrib import admin
     from django.core.exceptions import PermissionDenied
 
     from . import dashboard
 
-    if not request.user.has_perm("compensation.view_disconnect"):
+    if not request.user.has_perm("compensation.view_ops_dashboard"):
         raise PermissionDenied
     now = timezone.now()
     per_node = dashboard.disconnects_per_node_per_hour(now=now)

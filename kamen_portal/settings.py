@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "axes",
     "csp",
+    "auditlog",
     "members",
     "compensation",
     "appeals",
@@ -71,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The staff audit trail: the request's user and client address.
+    "members.audit.AuditMiddleware",
     "members.middleware.MemberLocaleMiddleware",
     "members.middleware.MemberTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -205,6 +208,26 @@ AXES_RESET_ON_SUCCESS = True
 # with none, only REMOTE_ADDR, so a header cannot dodge a lock-out.
 PROXY_COUNT = env_int("PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "members.security.client_ip"
+
+# --- Staff audit trail (django-auditlog; see members/audit.py) ---------------
+# Every save of these models is recorded with who, when, before -> after and
+# the client address; supervisors read it in admin, nobody edits it.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {
+        "model": "members.user",
+        "exclude_fields": ["password", "last_login"],
+        "m2m_fields": ["groups", "user_permissions"],
+    },
+    "members.memberprofile",
+    {"model": "auth.group", "m2m_fields": ["permissions"]},
+    {"model": "compensation.node", "exclude_fields": ["token_hash"]},
+    "compensation.policy",
+    {"model": "compensation.incident", "exclude_fields": ["updated_at"], "m2m_fields": ["nodes"]},
+    "compensation.membershipadjustment",
+    {"model": "appeals.appeal", "exclude_fields": ["updated_at"]},
+    "appeals.reasontemplate",
+)
+AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

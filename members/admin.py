@@ -1,15 +1,20 @@
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from .models import EmailStatus, MemberProfile, Notification, User
+from .services import notification_retry_failed
 
 
 class MemberProfileInline(admin.StackedInline):
     model = MemberProfile
     can_delete = False
     extra = 0
-    readonly_fields = ("member_no", "created_at")
+    # Membership time moves only through the ledger (staff: a membership
+    # time adjustment), never by editing the expiry.
+    readonly_fields = ("member_no", "expires_at", "created_at")
 
 
 @admin.register(User)
@@ -43,8 +48,23 @@ class MemberProfileAdmin(admin.ModelAdmin):
     list_filter = ("tier", "status", "language")
     search_fields = ("member_no", "user__email")
     list_select_related = ("user",)
-    readonly_fields = ("member_no", "user", "created_at")
+    # Membership time moves only through the ledger (staff: a membership
+    # time adjustment), never by editing the expiry.
+    readonly_fields = ("member_no", "user", "expires_at", "adjust_time", "created_at")
     ordering = ("-created_at",)
+
+    @admin.display(description=_("change membership time"))
+    def adjust_time(self, obj: MemberProfile) -> str:
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        url = reverse("admin:compensation_membershipadjustment_add")
+        return format_html(
+            '<a href="{}?member_no={}">{}</a>',
+            url,
+            obj.member_no,
+            _("Adjust membership time (through the ledger)"),
+        )
 
     @admin.display(description=_("email"), ordering="user__email")
     def email(self, obj: MemberProfile) -> str:
@@ -82,16 +102,36 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description=_("Retry sending the selected failed emails"))
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("members.retry_notification")
+
+    @admin.action(description=_("Retry sending the selected failed emails"), permissions=["retry"])
     def retry_failed(self, request, queryset):
         from django.contrib import messages
-
-        from .tasks import send_notification_emails
+        from django.utils import timezone
 
         ids = list(queryset.filter(email_status=EmailStatus.FAILED).values_list("pk", flat=True))
-        Notification.objects.filter(pk__in=ids).update(
-            email_status=EmailStatus.PENDING, email_attempts=0, email_error=""
-        )
-        for start in range(0, len(ids), 500):
-            send_notification_emails.delay(ids[start : start + 500])
-        messages.success(request, _("Queued %(n)d email(s) again.") % {"n": len(ids)})
+        count = notification_retry_failed(ids=ids, actor=request.user, now=timezone.now())
+        messages.success(request, _("Queued %(n)d email(s) again.") % {"n": count})
+
+
+admin.site.unregister(LogEntry)
+
+
+@admin.register(LogEntry)
+class StaffAuditAdmin(LogEntryAdmin):
+    """The staff audit trail: supervisors read it (auditlog.view_logentry);
+    nobody adds, edits or deletes an entry, here or by cascade."""
+
+    list_display = ["created", "resource_url", "action", "msg_short", "user_url", "remote_addr"]
+    list_filter = ["action", "content_type"]
+    search_fields = ["object_repr", "changes", "actor__email", "remote_addr"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

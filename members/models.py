@@ -157,6 +157,7 @@ class NotificationKind(models.TextChoices):
     INCIDENT_RESOLVED = "incident_resolved", _("Incident resolved")
     EXPORT_READY = "export_ready", _("Data export ready")
     SECURITY = "security", _("Account security")
+    MEMBERSHIP_ADJUSTED = "membership_adjusted", _("Membership time adjusted by staff")
     STAFF_DIGEST = "staff_digest", _("Staff digest")
 
 
@@ -207,6 +208,7 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-pk"]
+        permissions = [("retry_notification", _("Can retry failed notification emails"))]
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["email_status", "created_at"]),

@@ -101,7 +101,7 @@ def _row(
     )
 
 
-def _enqueue_emails(ids: list[int]) -> None:
+def enqueue_emails(ids: list[int]) -> None:
     """Email the recorded notifications after commit, 500 per task."""
     from .tasks import send_notification_emails
 
@@ -152,7 +152,7 @@ def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    _enqueue_emails(
+    enqueue_emails(
         list(
             Notification.objects.filter(
                 dedupe_key__in=[
@@ -198,7 +198,7 @@ def notify_broadcast(
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-    _enqueue_emails(
+    enqueue_emails(
         list(
             Notification.objects.filter(
                 user_id__in=user_ids,

@@ -1,16 +1,17 @@
 """Staff roles: reviewers decide appeals; supervisors also approve above the
-reviewer limit, file late appeals, declare incidents, publish policy
-versions and reverse ledger entries. Each group gets what it needs, no more."""
+reviewer limit or the claim, file late appeals, reverse ledger entries,
+adjust membership time and read the audit trail; operators run nodes,
+tokens, incidents, policy versions and email retries. Each group gets what
+it needs, no more."""
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-_REVIEWER = [
+# What every staff member may read to do their work.
+_READ = [
     "members.view_memberprofile",
     "members.view_user",
     "appeals.view_appeal",
-    "appeals.change_appeal",
-    "appeals.decide_appeal",
     "appeals.view_evidence",
     "appeals.view_appealevent",
     "appeals.view_reasontemplate",
@@ -21,31 +22,54 @@ _REVIEWER = [
     "compensation.view_node",
     "compensation.view_policy",
     "compensation.view_coupon",
+    "compensation.view_membershipadjustment",
     "members.view_notification",
+    "compensation.view_ops_dashboard",
 ]
+_REVIEWER = [
+    *_READ,
+    "appeals.change_appeal",
+    "appeals.decide_appeal",
+]
+# The roles of DESIGN §3, each with what it needs and no more. The role ×
+# action matrix in docs/deployment.md is tested over HTTP
+# (compensation/tests/test_roles.py).
 GROUP_PERMISSIONS = {
+    # Appeals up to the reviewer limit and within what was claimed.
     "Reviewers": _REVIEWER,
+    # Appeals above the limit or the claim, late filings, reversals, staff
+    # adjustments of membership time (second person above the limit), the
+    # audit trail.
     "Supervisors": [
         *_REVIEWER,
-        "members.change_memberprofile",
         "appeals.add_appeal",
         "appeals.approve_above_limit",
         "appeals.file_late_appeal",
         "appeals.add_reasontemplate",
         "appeals.change_reasontemplate",
-        "compensation.add_incident",
-        "compensation.change_incident",
-        "compensation.add_policy",
         "compensation.reverse_ledgerentry",
+        "compensation.add_membershipadjustment",
+        "compensation.approve_membershipadjustment",
+        "auditlog.view_logentry",
+    ],
+    # Nodes and their tokens, incidents, policy versions, email retries.
+    "Operators": [
+        *_READ,
         "compensation.add_node",
         "compensation.change_node",
+        "compensation.rotate_node_token",
+        "compensation.add_incident",
+        "compensation.change_incident",
+        "compensation.close_incident",
+        "compensation.add_policy",
+        "members.retry_notification",
     ],
 }
 
 
 @transaction.atomic
 def staff_groups_sync() -> None:
-    """Create or update the Reviewers and Supervisors groups (idempotent)."""
+    """Create or update the staff groups (idempotent)."""
     for name, codes in GROUP_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=name)
         permissions = []

@@ -20,6 +20,8 @@ DEMO_MEMBERS = [
 DEMO_STAFF = [
     ("reviewer@example.com", "Reviewers", False),
     ("supervisor@example.com", "Supervisors", False),
+    ("supervisor2@example.com", "Supervisors", False),
+    ("operator@example.com", "Operators", False),
 ]
 
 
