@@ -24,6 +24,12 @@ MAX_SCREENSHOTS = 10
 MAX_LOGS = 5
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+# Decoding costs CPU in proportion to pixels (about 20 ms per megapixel
+# here), and small files can declare huge images: ten blank 6000 × 6000 PNGs
+# fit in 1 MB. One request may decode at most this many pixels in total:
+# one image at the per-image limit plus a few screenshots, or five 12 MP
+# phone photos. Counted from the headers before anything is decoded.
+MAX_PIXELS_PER_REQUEST = 60_000_000
 MAX_LOG_BYTES = 2 * 1024 * 1024
 # Everything one request may carry: all screenshots and logs at their limits,
 # plus the text fields. Larger bodies are refused before they are read.
@@ -100,7 +106,25 @@ def _read_bounded(upload, limit: int, name: str) -> bytes:
     return data
 
 
-def clean_screenshot(upload) -> CleanFile:
+@dataclass
+class _Probed:
+    """A screenshot whose header was read and checked, not yet decoded."""
+
+    name: str
+    image: Image.Image
+    fmt: str
+
+    @property
+    def pixels(self) -> int:
+        return self.image.width * self.image.height
+
+
+def _damaged(name: str) -> EvidenceError:
+    return EvidenceError(name, _("%(name)s is damaged or incomplete.") % {"name": name}, "damaged")
+
+
+def _probe_screenshot(upload) -> _Probed:
+    """Read the header only: format and dimensions, refused before decoding."""
     name = safe_name(getattr(upload, "name", ""))
     data = _read_bounded(upload, MAX_IMAGE_BYTES, name)
     not_image = EvidenceError(
@@ -111,18 +135,6 @@ def clean_screenshot(upload) -> CleanFile:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(_FORMATS))
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise EvidenceError(
-                    name,
-                    _("%(name)s has too many pixels (%(w)d × %(h)d; at most 40 megapixels).")
-                    % {"name": name, "w": width, "h": height},
-                    "too_many_pixels",
-                )
-            fmt = image.format
-            image.seek(0)  # animated images: the first frame is the evidence
-            image.load()
-    except EvidenceError:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses at open time, from the header: nothing was decoded.
         raise EvidenceError(
@@ -133,11 +145,32 @@ def clean_screenshot(upload) -> CleanFile:
     except UnidentifiedImageError as exc:
         raise not_image from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise _damaged(name) from exc
+    if width * height > MAX_PIXELS:
         raise EvidenceError(
-            name, _("%(name)s is damaged or incomplete.") % {"name": name}, "damaged"
-        ) from exc
-    if fmt not in _FORMATS:
+            name,
+            _("%(name)s has too many pixels (%(w)d × %(h)d; at most 40 megapixels).")
+            % {"name": name, "w": width, "h": height},
+            "too_many_pixels",
+        )
+    if image.format not in _FORMATS:
         raise not_image
+    return _Probed(name=name, image=image, fmt=image.format)
+
+
+def clean_screenshot(upload) -> CleanFile:
+    return _decode_screenshot(_probe_screenshot(upload))
+
+
+def _decode_screenshot(probed: _Probed) -> CleanFile:
+    name, image, fmt = probed.name, probed.image, probed.fmt
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.seek(0)  # animated images: the first frame is the evidence
+            image.load()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombWarning) as exc:
+        raise _damaged(name) from exc
     image = ImageOps.exif_transpose(image)
     ext, content_type = _FORMATS[fmt]
     out = io.BytesIO()
@@ -207,4 +240,22 @@ def clean_uploads(*, screenshots: list, logs: list, require_screenshot: bool) ->
         raise EvidenceError(
             "", _("At most %(n)d log files at a time.") % {"n": MAX_LOGS}, "too_many_files"
         )
-    return [clean_screenshot(f) for f in screenshots] + [clean_log(f) for f in logs]
+    # Every header first, so a request over the pixel budget is refused
+    # before any of its images costs decoding time.
+    probed = []
+    total = 0
+    for upload in screenshots:
+        item = _probe_screenshot(upload)
+        total += item.pixels
+        if total > MAX_PIXELS_PER_REQUEST:
+            raise EvidenceError(
+                item.name,
+                _(
+                    "%(name)s goes over the %(max)d megapixels one submission may hold in total; send the other screenshots in a reply."
+                )
+                % {"name": item.name, "max": MAX_PIXELS_PER_REQUEST // 1_000_000},
+                "too_many_pixels_total",
+            )
+        probed.append(item)
+    logs_clean = [clean_log(f) for f in logs]
+    return [_decode_screenshot(item) for item in probed] + logs_clean

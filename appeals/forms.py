@@ -76,16 +76,17 @@ class AppealForm(forms.Form):
         widget=MultipleFileInput(attrs={"accept": ".txt,.log,text/plain"}),
     )
 
-    def __init__(self, *args, fixed_span: bool = False, **kwargs):
+    def __init__(self, *args, fixed: tuple[str, ...] = (), **kwargs):
+        """``fixed``: the span fields a recorded disconnect already gives (not
+        shown, not required)."""
         super().__init__(*args, **kwargs)
-        self.fixed_span = fixed_span
+        self.fixed = fixed
 
     def clean(self):
         data = super().clean()
-        if not self.fixed_span:
-            for field in ("claimed_start", "claimed_end"):
-                if not data.get(field) and field not in self.errors:
-                    self.add_error(field, _("This field is required."))
+        for field in ("claimed_start", "claimed_end"):
+            if field not in self.fixed and not data.get(field) and field not in self.errors:
+                self.add_error(field, _("This field is required."))
         return data
 
 

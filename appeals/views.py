@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
-from compensation.models import Disconnect
+from compensation.models import Disconnect, DisconnectStatus
 from compensation.services.policy import policy_current
 from kamen_portal.http import declared_body_size
 from members.selectors import member_profile_for_user
@@ -89,13 +89,24 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
         except (ValueError, Disconnect.DoesNotExist) as exc:
             raise Http404 from exc
     deadline = None
-    if disconnect is not None and disconnect.ended_at:
-        deadline = appeal_deadline(end=disconnect.ended_at)
+    # What the recorded disconnect already says is not asked again. One that
+    # never resumed has no end: the member gives it (that is the claim).
+    fixed: tuple[str, ...] = ()
+    if disconnect is not None:
+        fixed = ("claimed_start", "claimed_end", "node", "service")
+        if disconnect.ended_at:
+            deadline = appeal_deadline(end=disconnect.ended_at)
+        elif disconnect.status == DisconnectStatus.UNRESOLVED:
+            fixed = ("claimed_start", "node", "service")
+        elif request.method == "GET":
+            messages.warning(
+                request, _("This disconnect has not ended yet. You can appeal once it has ended.")
+            )
 
     form = AppealForm(
         request.POST or None,
         request.FILES or None,
-        fixed_span=disconnect is not None,
+        fixed=fixed,
         initial={
             "disconnect": disconnect.public_id if disconnect else None,
             "submission_token": uuid.uuid4(),
@@ -146,6 +157,7 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "disconnect": disconnect,
+            "fixed_fields": fixed,
             "deadline": deadline,
             "now": now,
             "window_hours": policy_current().appeal_window_hours,

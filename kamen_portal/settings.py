@@ -304,15 +304,26 @@ CONTENT_SECURITY_POLICY = {
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "kamen_portal.api.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Hostile bodies (deep or non-object JSON, broken multipart) are a 400
+    # with a stable code, never a 500; every error has one shape.
+    "DEFAULT_PARSER_CLASSES": [
+        "kamen_portal.api.JSONObjectParser",
+        "kamen_portal.api.FormParser",
+        "kamen_portal.api.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "kamen_portal.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": "600/minute", "anon": "60/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_THROTTLE_RATE", "600/minute"),
+        "anon": "60/minute",
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kamen member portal API",
@@ -322,6 +333,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request components, so uploads are documented as binary files
+    # (multipart, format: binary) rather than as the URLs responses carry.
+    "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AppealStatusEnum": "appeals.models.AppealStatus",
         "DisconnectStatusEnum": "compensation.models.DisconnectStatus",

@@ -5,11 +5,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compensation.models import Disconnect, Node
+from kamen_portal.api import FormParser, JSONObjectParser, MultiPartParser, error_responses
 from kamen_portal.http import declared_body_size
 from members.api.views import MemberMixin
 
@@ -23,7 +23,9 @@ from .serializers import (
     AppealSerializer,
 )
 
-_CONFLICT_CODES = {"duplicate", "conflict"}
+# Refusals about the state of things (not the request's shape) are a 409.
+_CONFLICT_CODES = {"duplicate", "conflict", "disconnect_ongoing"}
+_PARSERS = [MultiPartParser, FormParser, JSONObjectParser]
 
 
 def _error(exc) -> Response:
@@ -32,7 +34,12 @@ def _error(exc) -> Response:
         body["existing"] = str(exc.existing.public_id)
     if isinstance(exc, EvidenceError) and exc.filename:
         body["file"] = exc.filename
-    code = status.HTTP_409_CONFLICT if exc.code in _CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+    if exc.code in _CONFLICT_CODES:
+        code = status.HTTP_409_CONFLICT
+    elif exc.code == "not_found":
+        code = status.HTTP_404_NOT_FOUND
+    else:
+        code = status.HTTP_400_BAD_REQUEST
     return Response(body, status=code)
 
 
@@ -51,14 +58,36 @@ def _refuse_oversized(request) -> Response | None:
 
 class AppealListCreateView(MemberMixin, generics.ListAPIView):
     serializer_class = AppealSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = _PARSERS
 
     def get_queryset(self):
         return member_appeals(member=self.member())
 
     @extend_schema(
+        summary="My appeals, newest first",
+        responses={200: AppealSerializer(many=True), **error_responses(403, 404, 429)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="File an appeal with evidence",
         request={"multipart/form-data": AppealCreateSerializer},
-        responses={201: AppealDetailSerializer},
+        responses={
+            201: AppealDetailSerializer,
+            **error_responses(
+                400,
+                403,
+                404,
+                409,
+                413,
+                415,
+                429,
+                e404="That disconnect was not found, or the account has no membership",
+                e409="An open appeal already covers this time (existing names it), "
+                "or the disconnect has not ended yet",
+            ),
+        },
     )
     def post(self, request):
         too_large = _refuse_oversized(request)
@@ -117,27 +146,45 @@ class AppealListCreateView(MemberMixin, generics.ListAPIView):
         return Response(AppealDetailSerializer(appeal).data, status=status.HTTP_201_CREATED)
 
 
-class AppealDetailView(MemberMixin, APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+class _OwnAppealView(MemberMixin, APIView):
+    # One of the signed-in member's appeals; anyone else's is a 404. (A
+    # comment, not a docstring: drf-spectacular would publish it.)
+
+    parser_classes = _PARSERS
 
     def _appeal(self, request, public_id):
         appeal = appeal_for_viewer(user=request.user, public_id=public_id)
         if appeal is None or appeal.member.user_id != request.user.pk:
-            raise Http404
+            raise Http404(_("That appeal was not found."))
         return appeal
 
+
+class AppealDetailView(_OwnAppealView):
     @extend_schema(
-        responses=AppealDetailSerializer, summary="One of my appeals, with evidence and timeline"
+        summary="One of my appeals, with evidence and timeline",
+        responses={200: AppealDetailSerializer, **error_responses(403, 404, 429)},
     )
     def get(self, request, public_id):
         return Response(AppealDetailSerializer(self._appeal(request, public_id)).data)
 
 
-class AppealReplyView(AppealDetailView):
+class AppealReplyView(_OwnAppealView):
     @extend_schema(
-        request={"multipart/form-data": AppealReplySerializer},
-        responses=AppealDetailSerializer,
         summary="Add a message and/or evidence",
+        request={"multipart/form-data": AppealReplySerializer},
+        responses={
+            200: AppealDetailSerializer,
+            **error_responses(
+                400,
+                403,
+                404,
+                409,
+                413,
+                415,
+                429,
+                e409="The appeal is closed; replies no longer apply",
+            ),
+        },
     )
     def post(self, request, public_id):
         too_large = _refuse_oversized(request)
@@ -171,9 +218,23 @@ class AppealReplyView(AppealDetailView):
         return Response(AppealDetailSerializer(appeal).data)
 
 
-class AppealWithdrawView(AppealDetailView):
+class AppealWithdrawView(_OwnAppealView):
     @extend_schema(
-        request=None, responses=AppealDetailSerializer, summary="Withdraw an open appeal"
+        summary="Withdraw an open appeal",
+        request=None,
+        responses={
+            200: AppealDetailSerializer,
+            **error_responses(
+                400,
+                403,
+                404,
+                409,
+                415,
+                429,
+                e400="A body was sent and is malformed (none is needed)",
+                e409="The appeal is no longer open",
+            ),
+        },
     )
     def post(self, request, public_id):
         appeal = self._appeal(request, public_id)

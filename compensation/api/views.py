@@ -1,13 +1,13 @@
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kamen_portal import metrics
+from kamen_portal.api import JSONObjectParser, error_responses
 from kamen_portal.http import declared_body_size
 from members.api.views import MemberMixin
 
@@ -27,16 +27,23 @@ class HeartbeatIngestView(APIView):
     authentication_classes = [NodeTokenAuthentication]
     permission_classes = [IsNode]
     throttle_classes = [NodeRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONObjectParser]
 
     @extend_schema(
         request=HeartbeatBatchSerializer,
         responses={
             202: HeartbeatResultSerializer,
-            400: OpenApiResponse(description="Malformed body (the whole batch)"),
-            401: OpenApiResponse(description="Missing, invalid or revoked node token"),
-            413: OpenApiResponse(description="More than 1,000 heartbeats or body too large"),
-            429: OpenApiResponse(description="Throttled (per node)"),
+            **error_responses(
+                400,
+                401,
+                413,
+                415,
+                429,
+                e400="Malformed body (the whole batch); bad items are named in 202's rejected",
+                e413="More than 1,000 heartbeats, or a body over 2 MB",
+                e415="Not application/json",
+                e429="Throttled (per node): retry after the Retry-After header",
+            ),
         },
         summary="Report member heartbeats (service nodes only)",
     )
@@ -63,8 +70,20 @@ class HeartbeatIngestView(APIView):
         )
 
 
+_MEMBER_LIST_ERRORS = error_responses(
+    403, 404, 429, e404="The account has no membership, or no such page"
+)
+
+
 class MyDisconnectsView(MemberMixin, generics.ListAPIView):
     serializer_class = DisconnectSerializer
+
+    @extend_schema(
+        summary="My detected disconnects, newest first",
+        responses={200: DisconnectSerializer(many=True), **_MEMBER_LIST_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return member_disconnects(member=self.member())
@@ -75,6 +94,13 @@ class MyDisconnectsView(MemberMixin, generics.ListAPIView):
 
 class MyCompensationsView(MemberMixin, generics.ListAPIView):
     serializer_class = LedgerEntrySerializer
+
+    @extend_schema(
+        summary="My compensation ledger entries, newest first",
+        responses={200: LedgerEntrySerializer(many=True), **_MEMBER_LIST_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return member_ledger(member=self.member())

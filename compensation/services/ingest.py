@@ -22,8 +22,10 @@ MAX_ITEMS = 1000
 MAX_CLOCK_SKEW = timedelta(minutes=2)
 # Nodes buffer while the portal is unreachable; older replays are refused.
 MAX_REPLAY_AGE = timedelta(days=7)
-_MEMBER_RE = re.compile(r"^KM\d{8}$")
-_SESSION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Matched with fullmatch: "$" would also accept a trailing newline, and \d
+# any Unicode digit (full-width, Arabic-Indic), which are not member numbers.
+_MEMBER_RE = re.compile(r"KM[0-9]{8}")
+_SESSION_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 class BatchError(ValueError):
@@ -84,7 +86,7 @@ def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
             item.get("at"),
             item.get("state", "alive"),
         )
-        if not isinstance(member_no, str) or not _MEMBER_RE.match(member_no):
+        if not isinstance(member_no, str) or not _MEMBER_RE.fullmatch(member_no):
             _reject(
                 result,
                 index,
@@ -92,7 +94,7 @@ def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
                 _('"member" must be a member number like KM00001234.'),
             )
             continue
-        if not isinstance(session, str) or not _SESSION_RE.match(session):
+        if not isinstance(session, str) or not _SESSION_RE.fullmatch(session):
             _reject(
                 result,
                 index,

@@ -6,6 +6,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kamen_portal.api import error_responses
+
 from ..models import MemberProfile
 from ..selectors import member_profile_for_user
 from .serializers import MeSerializer
@@ -22,6 +24,12 @@ class MemberMixin:
 
 
 class MeView(MemberMixin, APIView):
-    @extend_schema(responses=MeSerializer, summary="The signed-in member and their membership")
+    @extend_schema(
+        summary="The signed-in member and their membership",
+        responses={
+            200: MeSerializer,
+            **error_responses(403, 404, 429, e404="The account has no membership"),
+        },
+    )
     def get(self, request):
         return Response(MeSerializer(self.member(), context={"now": timezone.now()}).data)
