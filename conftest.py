@@ -76,3 +76,24 @@ def output_dir():
 
 # A throwaway redis-server as this process's Celery broker (fault tests).
 from tests.workers import broker  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _ledger_explains_every_expiry(request):
+    """After every test that touched the database, each member's expiry must
+    still be explained by their ledger entries (verify_ledger's
+    reconciliation): no code path may move membership time without one."""
+    uses_db = {"db", "transactional_db"} & set(
+        request.fixturenames
+    ) or request.node.get_closest_marker("django_db")
+    if not uses_db or request.node.get_closest_marker("ledger_tampered"):
+        yield
+        return
+    request.getfixturevalue(
+        "transactional_db" if "transactional_db" in request.fixturenames else "db"
+    )
+    yield
+    from compensation.ledger import reconcile_expiries
+
+    problems = reconcile_expiries()[1]
+    assert not problems, f"membership time moved outside the ledger: {problems[:3]}"

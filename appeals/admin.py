@@ -205,6 +205,7 @@ class AppealAdmin(admin.ModelAdmin):
 
     def has_assign_permission(self, request) -> bool:
         return request.user.has_perm("appeals.change_appeal")
+
     readonly_fields = (
         "short_ref",
         "member_no",

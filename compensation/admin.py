@@ -93,9 +93,7 @@ class NodeAdmin(admin.ModelAdmin):
             % {"node": node.name, "token": token},
         )
 
-    @admin.action(
-        description=_("Rotate token (the old one stops working)"), permissions=["token"]
-    )
+    @admin.action(description=_("Rotate token (the old one stops working)"), permissions=["token"])
     def rotate_tokens(self, request, queryset):
         now = timezone.now()
         for node in queryset:
@@ -246,9 +244,7 @@ class IncidentAdmin(admin.ModelAdmin):
         if change:
             super().save_related(request, form, formsets, change)
 
-    @admin.action(
-        description=_("End now and compensate everyone affected"), permissions=["close"]
-    )
+    @admin.action(description=_("End now and compensate everyone affected"), permissions=["close"])
     def close_now(self, request, queryset):
         now = timezone.now()
         closed = 0

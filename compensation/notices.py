@@ -127,12 +127,13 @@ def membership_adjusted(adjustment, *, tz: str) -> Message:
         else:
             title = _("%(minutes)d minutes removed by staff") % {"minutes": -adjustment.minutes}
         body = _(
-            "Staff adjusted your membership time (%(kind)s): %(reason)s New expiry: %(expiry)s. "
-            "The adjustment is on the ledger; download its receipt from your compensation page."
+            "Staff adjusted your membership time (%(kind)s). Reason: %(reason)s "
+            "New expiry: %(expiry)s. The adjustment is on the ledger; download its receipt "
+            "from your compensation page."
         ) % {
             "kind": adjustment.get_kind_display(),
-            "reason": adjustment.reason.rstrip(".。") + ".",
-            "expiry": local_time(entry.expires_after, tz) if entry.expires_after else "—",
+            "reason": adjustment.reason,
+            "expiry": local_time(entry.expires_after, tz),
         }
         return title, body, reverse("compensation:my-compensation")
 

@@ -264,9 +264,7 @@ def test_each_role_can_do_exactly_its_column(client, platform, role, action):
 def test_a_reviewer_cannot_rotate_a_token_and_the_node_keeps_reporting(client, platform):
     """The attack from the review: rotate, read the token, post as the node."""
     client.force_login(platform.staff("Reviewers", "r@example.com"))
-    response = _changelist_action(
-        client, "compensation_node", "rotate_tokens", [platform.node.pk]
-    )
+    response = _changelist_action(client, "compensation_node", "rotate_tokens", [platform.node.pk])
     assert not any(re.search(r"kmn_", str(m)) for m in response.context["messages"])
     beat = {
         "heartbeats": [
