@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import metrics
+from .staff_gate import staff_session_allowed
 
 
 @never_cache
@@ -84,8 +85,8 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
         return True
-    user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.is_staff)
+    # A staff session counts only once it passed the staff gate (two-factor).
+    return staff_session_allowed(request)
 
 
 def _queue_depth() -> float:

@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
@@ -5,12 +6,15 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from compensation import views as compensation_views
-from kamen_portal import ops
+from kamen_portal import ops, staff_gate
 from members import views as member_views
 
 admin.site.site_header = _("Kamen portal administration")
 admin.site.site_title = _("Kamen portal admin")
 admin.site.index_title = _("Staff workspace")
+# One door for staff: the admin never checks a password itself; it sends
+# everybody to the allauth sign-in, which asks for the second factor.
+admin.site.login = secure_admin_login(staff_gate.admin_login_done)
 
 urlpatterns = [
     path("", member_views.home, name="home"),

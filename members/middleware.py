@@ -2,8 +2,11 @@ import zoneinfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+
+from kamen_portal.staff_gate import staff_gate_response
 
 _SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
@@ -62,34 +65,17 @@ class MemberTimezoneMiddleware:
 
 
 class StaffMfaMiddleware:
-    """Staff without two-factor authentication cannot reach the admin: they
-    are sent to set it up first (ADMIN_REQUIRE_MFA)."""
+    """Every /admin/ page (the operators' dashboard included) is behind the
+    staff gate: staff with two-factor authentication must have passed it in
+    this session, staff without it are sent to set it up when
+    ADMIN_REQUIRE_MFA is on (kamen_portal.staff_gate holds the rule)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if (
-            settings.ADMIN_REQUIRE_MFA
-            and request.path.startswith("/admin/")
-            and self._needs_mfa(request)
-        ):
-            from django.contrib import messages
-            from django.shortcuts import redirect
-            from django.urls import reverse
-            from django.utils.translation import gettext as _
-
-            messages.warning(
-                request, _("Staff must set up two-factor authentication before using the admin.")
-            )
-            return redirect(f"{reverse('mfa_activate_totp')}?next={request.path}")
+        if request.path.startswith("/admin/") and request.path != reverse("admin:logout"):
+            response = staff_gate_response(request)
+            if response is not None:
+                return response
         return self.get_response(request)
-
-    @staticmethod
-    def _needs_mfa(request: HttpRequest) -> bool:
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or not user.is_staff:
-            return False
-        from allauth.mfa.models import Authenticator
-
-        return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

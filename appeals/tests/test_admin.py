@@ -8,6 +8,7 @@ from django.urls import reverse
 from appeals.models import Appeal, AppealStatus, ReasonTemplate
 from compensation.models import LedgerEntry
 from members.models import User
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def _change(client, appeal, **data):
 def test_reviewer_sees_everything_on_one_page(client, staff, file_appeal):
     reviewer, _ = staff
     appeal = file_appeal()
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     page = client.get(reverse("admin:appeals_appeal_change", args=[appeal.pk])).content.decode()
     item = appeal.evidence.get()
     assert f"/appeals/{appeal.public_id}/evidence/{item.public_id}/?thumb=1" in page
@@ -45,7 +46,7 @@ def test_reviewer_approves_from_admin_and_the_member_is_credited(
     reviewer, _ = staff
     appeal = file_appeal()
     before = member.expires_at
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     response = _change(client, appeal, decision="approve", minutes="", message="")
     assert response.status_code == 302
     appeal.refresh_from_db()
@@ -63,10 +64,10 @@ def test_reviewer_limit_is_enforced_and_supervisor_may_exceed_it(
     reviewer, supervisor = staff
     settings.APPEAL_REVIEWER_LIMIT_MINUTES = 20
     appeal = file_appeal()
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     _change(client, appeal, decision="approve", minutes="25", message="")
     assert Appeal.objects.get().status == AppealStatus.SUBMITTED
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     _change(client, appeal, decision="approve", minutes="25", message="")
     assert Appeal.objects.get().credited_minutes == 25
 
@@ -77,7 +78,7 @@ def test_reject_with_a_template_reason(client, staff, file_appeal):
         title="no record", text_zh="记录中没有掉线。", text_en="No disconnect on record."
     )
     appeal = file_appeal()
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     response = _change(client, appeal, decision="reject", message="")
     assert response.status_code == 200  # reason missing: the form says so
     assert Appeal.objects.get().status == AppealStatus.SUBMITTED
@@ -90,7 +91,7 @@ def test_reject_with_a_template_reason(client, staff, file_appeal):
 def test_request_information_then_the_member_sees_it(client, staff, file_appeal):
     reviewer, _ = staff
     appeal = file_appeal()
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     _change(client, appeal, decision="request_info", message="请补充客户端日志。")
     client.force_login(appeal.member.user)
     page = client.get(f"/appeals/{appeal.public_id}/").content.decode()
@@ -102,7 +103,7 @@ def test_list_filters_search_and_bounded_queries(
 ):
     reviewer, _ = staff
     appeals = [file_appeal(start_ago=100 + i * 40, end_ago=90 + i * 40) for i in range(30)]
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     url = reverse("admin:appeals_appeal_changelist")
     with django_assert_max_num_queries(15):
         response = client.get(url)
@@ -116,7 +117,7 @@ def test_list_filters_search_and_bounded_queries(
 
 def test_supervisor_files_a_late_appeal_for_a_member_with_a_reason(client, staff, member, now):
     _, supervisor = staff
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     start = now - timedelta(days=3)
     response = client.post(
         reverse("admin:appeals_appeal_add"),
@@ -140,6 +141,6 @@ def test_supervisor_files_a_late_appeal_for_a_member_with_a_reason(client, staff
 def test_reviewers_cannot_file_late_or_delete(client, staff, file_appeal):
     reviewer, _ = staff
     appeal = file_appeal()
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     assert client.get(reverse("admin:appeals_appeal_add")).status_code == 403
     assert client.post(reverse("admin:appeals_appeal_delete", args=[appeal.pk])).status_code == 403

@@ -10,6 +10,7 @@ from compensation.models import Incident, IncidentStatus, LedgerEntry, Node, Pol
 from compensation.services.credit import compensation_credit
 from compensation.services.nodes import node_authenticate
 from members.tests.factories import MemberFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client_(client, django_user_model):
     admin = django_user_model.objects.create_superuser(email="root@example.com", password="x")
-    client.force_login(admin)
+    staff_login(client, admin)
     return client
 
 
@@ -147,7 +148,7 @@ def test_ledger_entries_cannot_be_changed_in_admin_and_reversal_needs_permission
         email="rev@example.com", password="x", is_staff=True
     )
     reviewer.user_permissions.add(Permission.objects.get(codename="view_ledgerentry"))
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     assert (
         client.get(reverse("admin:compensation_ledgerentry_change", args=[entry.pk])).status_code
         == 200
@@ -162,6 +163,6 @@ def test_ledger_entries_cannot_be_changed_in_admin_and_reversal_needs_permission
 
     reviewer.user_permissions.add(Permission.objects.get(codename="reverse_ledgerentry"))
     reviewer = django_user_model.objects.get(pk=reviewer.pk)
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     client.post(changelist, {"action": "reverse_entries", "_selected_action": [entry.pk]})
     assert list(LedgerEntry.objects.order_by("seq").values_list("minutes", flat=True)) == [60, -60]

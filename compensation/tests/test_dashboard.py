@@ -6,14 +6,15 @@ from django.utils import timezone
 
 from compensation.models import Disconnect, Node
 from members.tests.factories import MemberFactory, StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client_(client, django_user_model):
-    client.force_login(
-        django_user_model.objects.create_superuser(email="ops@example.com", password="x")
+    staff_login(
+        client, django_user_model.objects.create_superuser(email="ops@example.com", password="x")
     )
     return client
 
@@ -55,7 +56,7 @@ def test_dashboard_charts_link_to_their_lists_and_queries_stay_bounded(
 def test_dashboard_is_for_staff_with_the_right_permission(client):
     client.force_login(MemberFactory())
     assert client.get(reverse("ops-dashboard")).status_code == 302  # admin login
-    client.force_login(StaffFactory())
+    staff_login(client, StaffFactory())
     assert client.get(reverse("ops-dashboard")).status_code == 403
 
 

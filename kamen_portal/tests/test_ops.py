@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from compensation.services.nodes import node_create
 from members.tests.factories import MemberFactory, StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,8 @@ def test_metrics_are_protected(client, settings):
     client.logout()
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
-    client.force_login(StaffFactory())
+    # A staff session that passed the two-factor sign-in (kamen_portal.staff_gate).
+    staff_login(client, StaffFactory())
     assert client.get("/metrics").status_code == 200
 
 

@@ -39,7 +39,10 @@ def test_staff_without_mfa_are_sent_to_set_it_up_before_the_admin(client, settin
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("mfa_activate_totp"))
     TOTP.activate(staff, generate_totp_secret())
-    assert client.get("/admin/").status_code == 200
+    # Enrolled, but this session has not passed the code yet.
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_reauthenticate"))
 
 
 def test_members_are_not_affected_by_the_staff_mfa_rule(client, settings):

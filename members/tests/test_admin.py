@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from members.tests.factories import MemberFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client_(client, django_user_model):
     admin = django_user_model.objects.create_superuser(email="root@example.com", password="x")
-    client.force_login(admin)
+    staff_login(client, admin)
     return client
 
 

@@ -35,12 +35,11 @@ def test_seed_demo_is_idempotent_and_members_can_log_in(client):
 
 
 def test_seeded_staff_reach_admin(client):
+    from members.tests.mfa import staff_login_through_allauth
+
     call_command("seed_demo", stdout=StringIO())
-    response = client.post(
-        reverse("admin:login"),
-        {"username": "reviewer@example.com", "password": "kamen-demo-2026"},
-    )
-    assert response.status_code == 302
+    reviewer = User.objects.get(email="reviewer@example.com")
+    staff_login_through_allauth(client, reviewer, password="kamen-demo-2026")
     assert client.get(reverse("admin:index")).status_code == 200
 
 
