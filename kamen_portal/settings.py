@@ -193,8 +193,16 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 USERSESSIONS_TRACK_ACTIVITY = True
 # Staff must have two-factor authentication before they can open the admin.
 # On by default in production; the embedded trial (DEBUG) leaves it off.
+# Staff who have it must pass it in the session that opens the admin, either
+# way (kamen_portal.staff_gate).
 ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", default=not DEBUG)
 MFA_TOTP_ISSUER = "Kamen"
+# The code forms count wrong codes as failed sign-ins for django-axes and
+# refuse every code while axes holds the account locked out.
+MFA_FORMS = {
+    "authenticate": "members.forms.AuthenticateForm",
+    "reauthenticate": "members.forms.ReauthenticateForm",
+}
 
 # Brute-force protection on every login (allauth and admin).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", default=5)
