@@ -13,6 +13,7 @@ from django.urls import get_resolver, reverse
 from django.urls.resolvers import URLPattern, URLResolver
 
 from members.tests.factories import StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,7 @@ def _admin_only_views_beside_the_admin():
 
 def test_every_custom_admin_url_refuses_staff_without_permission(client):
     nobody = StaffFactory(email="no-perms@example.com")  # staff, holds no permission
-    client.force_login(nobody)
+    staff_login(client, nobody)
     checked = []
     for model_admin, pattern in _custom_model_admin_urls():
         # Custom ModelAdmin URLs take an object id (an existing one) or none.

@@ -40,6 +40,7 @@ from compensation.services.incidents import incident_declare
 from compensation.services.nodes import node_authenticate, node_create
 from members.models import EmailStatus, Notification, NotificationKind, User
 from members.tests.factories import MemberFactory, StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -257,13 +258,13 @@ def _do(action: str, client, p: Platform) -> bool:
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_can_do_exactly_its_column(client, platform, role, action):
     user = platform.staff(role, f"{role.lower()}@example.com")
-    client.force_login(user)
+    staff_login(client, user)
     assert _do(action, client, platform) == (role in MATRIX[action])
 
 
 def test_a_reviewer_cannot_rotate_a_token_and_the_node_keeps_reporting(client, platform):
     """The attack from the review: rotate, read the token, post as the node."""
-    client.force_login(platform.staff("Reviewers", "r@example.com"))
+    staff_login(client, platform.staff("Reviewers", "r@example.com"))
     response = _changelist_action(client, "compensation_node", "rotate_tokens", [platform.node.pk])
     assert not any(re.search(r"kmn_", str(m)) for m in response.context["messages"])
     beat = {
@@ -287,7 +288,7 @@ def test_a_reviewer_cannot_rotate_a_token_and_the_node_keeps_reporting(client, p
 
 def test_even_a_superuser_cannot_edit_the_expiry_in_admin(client, platform):
     root = User.objects.create_superuser(email="root@example.com", password="x")
-    client.force_login(root)
+    staff_login(client, root)
     assert not _do("edit_expiry_in_admin", client, platform)
     page = client.get(reverse("admin:members_user_change", args=[platform.member.user.pk]))
     assert page.status_code == 200

@@ -32,6 +32,7 @@ from compensation.services.credit import compensation_credit
 from compensation.services.ledger_publish import ledger_publish_head
 from members.models import MemberProfile, Notification, NotificationKind, User
 from members.tests.factories import MemberFactory, StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -247,7 +248,7 @@ def test_a_move_between_two_entries_is_caught_too(member, now):
 def test_staff_adjust_in_admin_and_see_form_errors_with_their_input_kept(
     client, member, supervisor
 ):
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     url = reverse("admin:compensation_membershipadjustment_add")
     page = client.get(f"{url}?member_no={member.member_no}")
     assert member.member_no in page.content.decode()
