@@ -137,6 +137,8 @@ def test_the_totp_step_on_the_reauthenticate_page_opens_the_admin(client, totp_s
     gate = client.get("/admin/dashboard/")
     response = client.get(gate["Location"])
     assert response.status_code == 200
+    # Only a second factor opens the admin: no "use your password" option here.
+    assert reverse("account_reauthenticate") not in response.content.decode()
     response = client.post(gate["Location"], {"code": totp_code(secret)})
     assert response.status_code == 302 and response["Location"] == "/admin/dashboard/"
     assert client.get("/admin/dashboard/").status_code == 200

@@ -13,6 +13,7 @@ from compensation.services.policy import policy_publish
 from kamen_portal.celery import app as celery_app
 from members.models import User
 from members.tests.factories import PASSWORD, MemberFactory, StaffFactory
+from tests.e2e.staff import admin_sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -79,10 +80,8 @@ def test_member_appeals_a_capped_disconnect_and_a_reviewer_approves_it(
 
     context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
     staff_page = context.new_page()
-    staff_page.goto(f"{live_server.url}/admin/login/")
-    staff_page.fill("input[name=username]", "reviewer@example.com")
-    staff_page.fill("input[name=password]", PASSWORD)
-    staff_page.click("input[type=submit]")
+    # Staff come in through the one door: allauth's sign-in, password and code.
+    admin_sign_in(staff_page, live_server.url, reviewer)
     staff_page.goto(f"{live_server.url}/admin/appeals/appeal/{appeal.pk}/change/")
     assert staff_page.locator(".kamen-evidence img").count() == 1
     staff_page.select_option("select[name=decision]", "approve")
