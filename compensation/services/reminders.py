@@ -85,7 +85,7 @@ def staff_digest(*, now: datetime) -> int:
     if not overdue and not waiting and not incidents:
         return 0
     staff = User.objects.filter(
-        is_active=True, is_staff=True, groups__name__in=["Reviewers", "Supervisors"]
+        is_active=True, is_staff=True, groups__name__in=["Reviewers", "Supervisors", "Operators"]
     ).distinct()
 
     def render():

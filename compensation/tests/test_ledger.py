@@ -55,6 +55,7 @@ def test_verify_ledger_passes_on_an_intact_chain():
     assert "Ledger OK: 5 entries" in out.getvalue()
 
 
+@pytest.mark.ledger_tampered
 @pytest.mark.parametrize("field", ["minutes", "source_ref"])
 def test_a_tampered_entry_fails_verification_naming_it(field):
     entries = _entries()
@@ -68,6 +69,7 @@ def test_a_tampered_entry_fails_verification_naming_it(field):
         call_command("verify_ledger", stdout=StringIO(), stderr=StringIO())
 
 
+@pytest.mark.ledger_tampered
 def test_a_rewritten_chain_no_longer_matches_the_published_head():
     """Even recomputing every hash after an edit is caught: the head was public."""
     from compensation.ledger import digest, entry_body, link

@@ -104,7 +104,7 @@ def test_declared_incident_notifies_everyone_affected_then_resolution(
     assert Notification.objects.filter(kind=NotificationKind.INCIDENT_RESOLVED).count() == 4
 
 
-def test_staff_digest_reaches_reviewers_and_supervisors(django_capture_on_commit_callbacks):
+def test_staff_digest_reaches_reviewers_supervisors_and_operators(django_capture_on_commit_callbacks):
     from kamen_portal.celery import app
 
     call_command("seed_demo", stdout=StringIO())
@@ -123,17 +123,24 @@ def test_staff_digest_reaches_reviewers_and_supervisors(django_capture_on_commit
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            assert staff_digest(now=NOW) == 2
+            assert staff_digest(now=NOW) == 4
             staff_digest(now=NOW + timedelta(hours=1))  # same day: not again
     finally:
         app.conf.task_always_eager = False
-    assert Notification.objects.filter(kind=NotificationKind.STAFF_DIGEST).count() == 2
+    assert Notification.objects.filter(kind=NotificationKind.STAFF_DIGEST).count() == 4
     assert set(
         Notification.objects.filter(kind=NotificationKind.STAFF_DIGEST).values_list(
             "user__email", flat=True
         )
-    ) == {"reviewer@example.com", "supervisor@example.com"}
-    assert sorted(m.to[0] for m in mail.outbox) == [
+    ) == {
         "reviewer@example.com",
+        "supervisor@example.com",
+        "supervisor2@example.com",
+        "operator@example.com",
+    }
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "operator@example.com",
+        "reviewer@example.com",
+        "supervisor2@example.com",
         "supervisor@example.com",
     ]

@@ -22,8 +22,8 @@ def test_seed_demo_is_idempotent_and_members_can_log_in(client):
     assert first == second
     assert set(first) == {"member1@example.com", "member2@example.com", "member3@example.com"}
     assert len({tier for tier in MemberProfile.objects.values_list("tier", flat=True)}) == 3
-    assert User.objects.filter(is_staff=True).count() == 2
-    assert EmailAddress.objects.filter(verified=True).count() == 5
+    assert User.objects.filter(is_staff=True).count() == 4
+    assert EmailAddress.objects.filter(verified=True).count() == 7
 
     response = client.post(
         reverse("account_login"),
