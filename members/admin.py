@@ -7,10 +7,10 @@ from auditlog.models import LogEntry
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
 from django.contrib import admin
-from django_celery_beat import admin as celery_beat_admin
-from django_celery_beat.models import PeriodicTask
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat import admin as celery_beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from .models import EmailStatus, MemberProfile, Notification, User
 from .services import notification_retry_failed

@@ -76,7 +76,7 @@ def test_every_custom_admin_url_refuses_staff_without_permission(client):
     nobody = StaffFactory(email="no-perms@example.com")  # staff, holds no permission
     staff_login(client, nobody)
     checked = []
-    for model_admin, pattern in _custom_model_admin_urls():
+    for _model_admin, pattern in _custom_model_admin_urls():
         # Custom ModelAdmin URLs take an object id (an existing one) or none.
         args = [nobody.pk] if pattern.pattern.regex.groups else []
         url = reverse(f"admin:{pattern.name}", args=args)

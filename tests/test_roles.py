@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appeals.evidence import clean_uploads
-from appeals.models import Appeal, AppealStatus
+from appeals.models import AppealStatus
 from appeals.services import appeal_submit
 from appeals.tests.factories import upload
 from compensation.models import (
