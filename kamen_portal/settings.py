@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "members",
     "compensation",
     "appeals",
+    "portal",
 ]
 
 MIDDLEWARE = [
