@@ -9,21 +9,47 @@ undone work and enqueues it again.
 
 import logging
 
+from celery.exceptions import NotRegistered
 from django.db import transaction
+
+from .celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task, *args, using: str | None = None, **kwargs) -> None:
+def task_named(name: str):
+    """The registered task ``name``. Web processes import task modules only
+    on demand: the first look-up runs Celery's autodiscovery."""
+    try:
+        return celery_app.tasks[name]
+    except NotRegistered:
+        celery_app.loader.import_default_modules()
+        return celery_app.tasks[name]
+
+
+def enqueue_on_commit(task: str, *args, using: str | None = None, **kwargs) -> None:
+    """Send the task named ``task`` (e.g. "compensation.tasks.pay_incident")
+    after commit. Services name their tasks instead of importing them: tasks
+    import services, never the other way round, so there is no cycle."""
+
     def send() -> None:
         try:
-            task.apply_async(args=args, kwargs=kwargs, retry=False)
+            # Looked up in the app's registry at send time: the same task
+            # object as an import would give, so eager mode and routing apply.
+            task_named(task).apply_async(args=args, kwargs=kwargs, retry=False)
         except Exception:  # noqa: BLE001 - any broker failure; the sweeper recovers
             logger.warning(
                 "Could not enqueue %s%r; it will be retried by its sweeper.",
-                task.name,
+                task,
                 args,
                 exc_info=True,
             )
 
     transaction.on_commit(send, using=using)
+
+
+def enqueue_now(task: str, *args, **kwargs) -> None:
+    """Send the task named ``task`` at once (sweepers and relays, which run
+    outside any transaction that could roll back). Broker errors propagate:
+    the sweeper's own schedule is the retry."""
+    task_named(task).apply_async(args=args, kwargs=kwargs, retry=False)

@@ -70,9 +70,7 @@ def export_request(*, user: User, now: datetime) -> DataExport:
                 % {"n": EXPORTS_PER_DAY}
             )
         export = DataExport.objects.create(user=user, requested_at=now)
-        from .tasks import build_export
-
-        enqueue_on_commit(build_export, export.pk)
+        enqueue_on_commit("members.tasks.build_export", export.pk)
         return export
 
 

@@ -29,7 +29,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
-from kamen_portal.queue import enqueue_on_commit
+from kamen_portal.queue import enqueue_now, enqueue_on_commit
 
 from .models import (
     ALWAYS_EMAILED,
@@ -103,10 +103,8 @@ def _row(
 
 def enqueue_emails(ids: list[int]) -> None:
     """Email the recorded notifications after commit, 500 per task."""
-    from .tasks import send_notification_emails
-
     for start in range(0, len(ids), 500):
-        enqueue_on_commit(send_notification_emails, ids[start : start + 500])
+        enqueue_on_commit("members.tasks.send_notification_emails", ids[start : start + 500])
 
 
 def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]:
@@ -331,10 +329,8 @@ def notification_relay(*, now: datetime, limit: int = 5000) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
-    from .tasks import send_notification_emails
-
     for start in range(0, len(ids), 500):
-        send_notification_emails.apply_async(args=(ids[start : start + 500],), retry=False)
+        enqueue_now("members.tasks.send_notification_emails", ids[start : start + 500])
     return len(ids)
 
 

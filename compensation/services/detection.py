@@ -187,9 +187,7 @@ def _process_gaps(
             continue
         if incident is not None and incident.kind == IncidentKind.MASS_DROP:
             touched_mass.add(incident.pk)
-        from ..tasks import compensate_disconnect
-
-        enqueue_on_commit(compensate_disconnect, disconnect.pk)
+        enqueue_on_commit("compensation.tasks.compensate_disconnect", disconnect.pk)
 
     for incident in Incident.objects.filter(pk__in=touched_mass, status=IncidentStatus.OPEN):
         if not incident.disconnects.filter(status=DisconnectStatus.OPEN).exists():
@@ -419,13 +417,11 @@ def _close_due_declared(now: datetime, report: DetectionReport) -> None:
 
 
 def _sweep(now: datetime, report: DetectionReport) -> None:
-    from ..tasks import compensate_disconnect, pay_incident
-
     pending = Disconnect.objects.filter(
         status=DisconnectStatus.CLOSED, outcome=Outcome.PENDING, detected_at__lt=now - SWEEP_AFTER
     ).exclude(incident__kind__in=WINDOW_KINDS)
     for disconnect_id in pending.values_list("pk", flat=True)[:1000]:
-        enqueue_on_commit(compensate_disconnect, disconnect_id)
+        enqueue_on_commit("compensation.tasks.compensate_disconnect", disconnect_id)
         report.requeued += 1
     for incident_id in Incident.objects.filter(
         status=IncidentStatus.CLOSED,
@@ -436,5 +432,5 @@ def _sweep(now: datetime, report: DetectionReport) -> None:
         Incident.objects.filter(pk=incident_id).update(
             payout_state=PayoutState.RUNNING, updated_at=now
         )
-        enqueue_on_commit(pay_incident, incident_id)
+        enqueue_on_commit("compensation.tasks.pay_incident", incident_id)
         report.requeued += 1

@@ -66,9 +66,7 @@ def incident_open_detected(
         incident.nodes.add(node)
         incident_add_members(incident=incident, member_ids=member_ids)
         if status == IncidentStatus.OPEN:
-            from ..tasks import notify_incident
-
-            enqueue_on_commit(notify_incident, incident.pk, "declared")
+            enqueue_on_commit("compensation.tasks.notify_incident", incident.pk, "declared")
         return incident
 
 
@@ -98,9 +96,7 @@ def incident_close(*, incident: Incident, ended_at: datetime, now: datetime) -> 
         incident.save(update_fields=["status", "ended_at", "updated_at"])
         if incident.kind in WINDOW_KINDS:
             incident_payout_start(incident=incident)
-        from ..tasks import notify_incident
-
-        enqueue_on_commit(notify_incident, incident.pk, "resolved")
+        enqueue_on_commit("compensation.tasks.notify_incident", incident.pk, "resolved")
 
 
 def incident_cancel(*, incident: Incident) -> None:
@@ -152,9 +148,7 @@ def incident_declare(
         if ended_at is not None and ended_at <= now:
             incident_close(incident=incident, ended_at=ended_at, now=now)
         else:
-            from ..tasks import notify_incident
-
-            enqueue_on_commit(notify_incident, incident.pk, "declared")
+            enqueue_on_commit("compensation.tasks.notify_incident", incident.pk, "declared")
         return incident
 
 
@@ -179,9 +173,7 @@ def _declared_affected(incident: Incident, *, threshold: timedelta) -> None:
 
 def incident_payout_start(*, incident: Incident) -> None:
     Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.RUNNING)
-    from ..tasks import pay_incident
-
-    enqueue_on_commit(pay_incident, incident.pk)
+    enqueue_on_commit("compensation.tasks.pay_incident", incident.pk)
 
 
 def _unpaid_members(incident: Incident):
