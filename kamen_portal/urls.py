@@ -34,9 +34,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("compensation.api.urls")),
+    path("api/v1/", include("portal.api_urls")),
     path("api/v1/", include("appeals.api.urls")),
     path("appeals/", include("appeals.urls")),
     path("help/", include("members.help_urls")),
+    path("assistant/", include("portal.urls")),
     path("", include("compensation.urls")),
     path("", include("members.urls")),
 ]

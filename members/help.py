@@ -199,6 +199,12 @@ def _limits() -> dict:
     }
 
 
+def body_limits() -> dict:
+    """The non-policy figures article bodies quote (the assistant indexes
+    the bodies exactly as they render)."""
+    return _limits()
+
+
 def render_body(article: Article, *, language: str, policy, limits: dict) -> SafeString:
     return render_to_string(article.template_name(language), {"policy": policy, "limits": limits})
 

@@ -1,0 +1,102 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .assistant.services import support_request_close
+from .models import AssistantQuestion, SupportRequest, SupportRequestStatus
+
+
+@admin.register(SupportRequest)
+class SupportRequestAdmin(admin.ModelAdmin):
+    """Members' messages to staff from the assistant, with the conversation.
+    Read-only: staff answer the member and close the request; only the
+    service changes its status."""
+
+    list_display = ("reference", "member", "status", "created_at", "short_message")
+    list_filter = ("status", "language")
+    search_fields = ("member__member_no", "message")
+    date_hierarchy = "created_at"
+    list_select_related = ("member",)
+    readonly_fields = (
+        "reference",
+        "member",
+        "status",
+        "message",
+        "conversation_view",
+        "language",
+        "created_at",
+        "updated_at",
+        "closed_at",
+        "closed_by",
+    )
+    exclude = ("conversation",)
+    actions = ["close_selected"]
+
+    @admin.display(description=_("reference"))
+    def reference(self, obj: SupportRequest) -> str:
+        return obj.reference
+
+    @admin.display(description=_("message"))
+    def short_message(self, obj: SupportRequest) -> str:
+        return obj.message[:80]
+
+    @admin.display(description=_("conversation"))
+    def conversation_view(self, obj: SupportRequest):
+        turns = [t for t in obj.conversation if isinstance(t, dict)]
+        if not turns:
+            return "—"
+        return format_html(
+            '<ol class="support-conversation">{}</ol>',
+            format_html_join(
+                "",
+                "<li><p><strong>{}</strong> {}</p><p>{}</p></li>",
+                (
+                    (str(t.get("at", ""))[:16], t.get("question", ""), t.get("answer", ""))
+                    for t in turns
+                ),
+            ),
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("portal.close_supportrequest")
+
+    @admin.action(description=_("Close the selected requests"), permissions=["close"])
+    def close_selected(self, request, queryset):
+        now = timezone.now()
+        closed = sum(
+            support_request_close(request=item, staff=request.user, now=now)
+            for item in queryset.filter(status=SupportRequestStatus.OPEN)
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d request closed.", "%(n)d requests closed.", closed) % {"n": closed},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(AssistantQuestion)
+class AssistantQuestionAdmin(admin.ModelAdmin):
+    """What members ask, without personal data: which intents are
+    misunderstood and which articles help (read-only)."""
+
+    list_display = ("asked_at", "language", "intent", "confidence", "article", "helpful", "text")
+    list_filter = ("intent", "language", "helpful", "signed_in")
+    search_fields = ("text",)
+    date_hierarchy = "asked_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
