@@ -135,13 +135,15 @@ def purge_task_queue() -> int:
 
 
 def queued_tasks(limit: int = 100_000) -> dict[str, int]:
-    """Messages waiting in the default Celery queue (a Redis list), by task name."""
+    """Messages waiting in the Celery queues (a Redis list each), by task name."""
     import redis
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        messages = client.lrange("celery", 0, limit - 1)
+        messages = [
+            m for queue in settings.CELERY_QUEUES_ALL for m in client.lrange(queue, 0, limit - 1)
+        ]
     finally:
         client.close()
     counts: dict[str, int] = {}

@@ -48,9 +48,32 @@ def observe_request(seconds: float) -> None:
     _incr(f"{PREFIX}latency:sum_ms", int(seconds * 1000))
 
 
-def render_exposition(extra: dict[str, tuple[str, float]]) -> str:
+Sample = float | list[tuple[dict[str, str], float]]
+
+
+def _label_value(value: str) -> str:
+    # The text format's escapes inside a quoted label value.
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _series(name: str, value: Sample) -> list[str]:
+    if not isinstance(value, list):
+        return [f"{name} {value}"]
+    return [
+        name
+        + "{"
+        + ",".join(f'{k}="{_label_value(str(v))}"' for k, v in sorted(labels.items()))
+        + "} "
+        + str(sample)
+        for labels, sample in value
+    ]
+
+
+def render_exposition(extra: dict[str, tuple[str, Sample]]) -> str:
     """The Prometheus text format: counters, gauges, the latency histogram,
-    and ``extra`` gauges computed at scrape time."""
+    and ``extra`` gauges computed at scrape time (one value, or a list of
+    (labels, value) samples). It passes ``promtool check metrics``: gauges
+    are not named ``_total`` and durations are in seconds."""
     keys = [PREFIX + n for n in (*COUNTERS, *GAUGES)]
     keys += [f"{PREFIX}latency:{b}" for b in LATENCY_BUCKETS] + [
         f"{PREFIX}latency:count",
@@ -86,5 +109,5 @@ def render_exposition(extra: dict[str, tuple[str, float]]) -> str:
         f"kamen_http_request_duration_seconds_sum {values.get(f'{PREFIX}latency:sum_ms', 0) / 1000}"
     )
     for name, (help_text, value) in extra.items():
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *_series(name, value)]
     return "\n".join(lines) + "\n"

@@ -89,14 +89,20 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     return staff_session_allowed(request)
 
 
-def _queue_depth() -> float:
+def _queue_depths() -> list[tuple[dict[str, str], float]]:
+    """Messages waiting per Celery queue (a Redis list each; scheduled
+    retries are not counted); -1 per queue when the broker is not Redis."""
+    queues = settings.CELERY_QUEUES_ALL
     if not settings.REDIS_URL:
-        return -1
+        return [({"queue": q}, -1.0) for q in queues]
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
-        return float(client.llen("celery"))
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(queue)
+        return [({"queue": q}, float(n)) for q, n in zip(queues, pipe.execute(), strict=True)]
     finally:
         client.close()
 
@@ -111,15 +117,17 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     from compensation.models import LedgerEntry
 
     totals = LedgerEntry.objects.aggregate(minutes=Sum("minutes"), entries=Count("pk"))
+    # Gauges (they are recomputed from the ledger, and a reversal lowers
+    # them), so not named _total; credited time in seconds, Prometheus's unit.
     extra = {
-        "kamen_compensation_minutes_total": (
-            "Net minutes credited through the ledger.",
-            totals["minutes"] or 0,
+        "kamen_compensation_credited_seconds": (
+            "Net membership time credited through the ledger, in seconds.",
+            (totals["minutes"] or 0) * 60,
         ),
-        "kamen_ledger_entries_total": ("Ledger entries.", totals["entries"] or 0),
+        "kamen_ledger_entries": ("Ledger entries.", totals["entries"] or 0),
         "kamen_celery_queue_depth": (
-            "Messages waiting in the Celery queue (-1: not Redis).",
-            _queue_depth(),
+            "Messages waiting in each Celery queue (-1: the broker is not Redis).",
+            _queue_depths(),
         ),
     }
     return HttpResponse(

@@ -13,6 +13,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -371,6 +372,54 @@ else:
         "control_folder": str(DATA_DIR / "celery" / "control"),
         "store_processed": False,
     }
+# Queues by urgency: the 30-second detection pass drains on its own queue,
+# so a 100,000-member payout or e-mail fan-out (thousands of messages) can
+# never sit in front of it. Give each queue its own worker in production
+# (README, docs/deployment.md section 6); `make run` has one worker consume
+# them all. The default queue keeps Celery's name, `celery`, so messages
+# queued before an upgrade are still consumed.
+CELERY_QUEUE_DETECTION = "detection"
+CELERY_QUEUE_PAYOUTS = "payouts"
+CELERY_QUEUE_NOTIFICATIONS = "notifications"
+CELERY_QUEUE_EXPORTS = "exports"
+CELERY_QUEUE_DEFAULT = "celery"
+CELERY_QUEUES_ALL = (
+    CELERY_QUEUE_DETECTION,
+    CELERY_QUEUE_PAYOUTS,
+    CELERY_QUEUE_NOTIFICATIONS,
+    CELERY_QUEUE_EXPORTS,
+    CELERY_QUEUE_DEFAULT,
+)
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+# Declared, so a worker started without -Q consumes every queue (the embedded
+# `make run`, and a worker started from an older guide) and nothing is stranded.
+CELERY_TASK_QUEUES = tuple(Queue(q, Exchange(q), routing_key=q) for q in CELERY_QUEUES_ALL)
+CELERY_TASK_ROUTES = {
+    # Detection: the pass itself (it also sweeps stalled payouts and lost
+    # work, re-enqueueing it onto the queues below) and the worker liveness
+    # mark, which readiness and operators read to see that workers consume.
+    "compensation.tasks.detect_disconnects": {"queue": CELERY_QUEUE_DETECTION},
+    "members.tasks.record_worker_heartbeat": {"queue": CELERY_QUEUE_DETECTION},
+    # Payouts: one credit per closed disconnect (thousands after a regional
+    # outage), incident payouts and their chunks.
+    "compensation.tasks.compensate_disconnect": {"queue": CELERY_QUEUE_PAYOUTS},
+    "compensation.tasks.pay_incident": {"queue": CELERY_QUEUE_PAYOUTS},
+    "compensation.tasks.pay_incident_chunk": {"queue": CELERY_QUEUE_PAYOUTS},
+    # Notifications: recording notices for everyone an incident touched,
+    # sending e-mail, the outbox relay, reminders and the staff digest.
+    "compensation.tasks.notify_incident": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "appeals.tasks.remind_appeal_windows": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "appeals.tasks.send_staff_digest": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "members.tasks.send_notification_emails": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "members.tasks.send_notification_email": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "members.tasks.relay_notifications": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    # Exports: minutes of ZIP building per member request.
+    "members.tasks.build_export": {"queue": CELERY_QUEUE_EXPORTS},
+    "members.tasks.expire_exports": {"queue": CELERY_QUEUE_EXPORTS},
+    # Short periodic housekeeping on the default queue. A new task must be
+    # given a queue here (kamen_portal/tests/test_queues.py checks).
+    "compensation.tasks.publish_ledger_head": {"queue": CELERY_QUEUE_DEFAULT},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True

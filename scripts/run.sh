@@ -20,7 +20,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$BIN/celery" -A kamen_portal worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" &
+# Embedded: one worker consumes every queue (kamen_portal/settings.py,
+# CELERY_TASK_ROUTES); production gives detection its own worker (README).
+QUEUES="detection,payouts,notifications,exports,celery"
+"$BIN/celery" -A kamen_portal worker -Q "$QUEUES" --loglevel=INFO --concurrency=2 \
+  --hostname="worker@%h" &
 pids+=($!)
 "$BIN/celery" -A kamen_portal beat --loglevel=INFO --pidfile= &
 pids+=($!)

@@ -86,4 +86,4 @@ def test_metrics_count_heartbeats_requests_and_credits(client, settings):
     assert "kamen_heartbeats_ingested_total 1" in text
     assert "kamen_heartbeats_rejected_total 1" in text
     assert 'kamen_http_request_duration_seconds_bucket{le="+Inf"}' in text
-    assert "kamen_compensation_minutes_total" in text and "kamen_celery_queue_depth" in text
+    assert "kamen_compensation_credited_seconds" in text and "kamen_celery_queue_depth{" in text
