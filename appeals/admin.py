@@ -2,7 +2,7 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import CharField, Q
+from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from members.models import MemberProfile
 
 from .evidence import EvidenceError, clean_uploads
-from .models import OPEN_STATUSES, Appeal, ReasonTemplate
+from .models import OPEN_STATUSES, Appeal, ReasonTemplate, overdue_q
 from .selectors import appeal_context_records
 from .services import (
     AppealError,
@@ -158,9 +158,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", _("Overdue")), ("no", _("On time"))]
 
     def queryset(self, request, queryset):
-        overdue = Q(
-            status__in=OPEN_STATUSES, first_response_at__isnull=True, sla_due_at__lt=timezone.now()
-        )
+        overdue = overdue_q(timezone.now())
         if self.value() == "yes":
             return queryset.filter(overdue)
         if self.value() == "no":
@@ -344,7 +342,7 @@ class AppealAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("overdue"), boolean=True)
     def overdue(self, obj: Appeal) -> bool:
-        return obj.is_open and obj.first_response_at is None and obj.sla_due_at < timezone.now()
+        return obj.is_overdue(timezone.now())
 
     @admin.display(description=_("evidence"))
     def evidence_gallery(self, obj: Appeal) -> str:

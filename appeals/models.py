@@ -36,18 +36,24 @@ class AppealStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (AppealStatus.SUBMITTED, AppealStatus.IN_REVIEW, AppealStatus.INFO_REQUESTED)
-DECIDED_STATUSES = (
-    AppealStatus.APPROVED,
-    AppealStatus.PARTLY_APPROVED,
-    AppealStatus.REJECTED,
-    AppealStatus.ALREADY_COMPENSATED,
-)
+
+
+def overdue_q(now) -> Q:
+    """The one definition of "overdue": still open, no staff response yet,
+    and the first-response SLA has passed (policy §5)."""
+    return Q(status__in=OPEN_STATUSES, first_response_at__isnull=True, sla_due_at__lt=now)
+
+
+class AppealQuerySet(models.QuerySet):
+    def overdue(self, now):
+        return self.filter(overdue_q(now))
 
 
 class Appeal(models.Model):
     """A member's claim about lost time that detection missed or underpaid."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    objects = AppealQuerySet.as_manager()
     member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="appeals")
     disconnect = models.ForeignKey(
         Disconnect,
@@ -135,6 +141,10 @@ class Appeal(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def is_overdue(self, now) -> bool:
+        """The row-level form of ``overdue_q``."""
+        return self.is_open and self.first_response_at is None and self.sla_due_at < now
 
     @property
     def short_id(self) -> str:

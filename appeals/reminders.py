@@ -9,11 +9,13 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from compensation.models import Disconnect, DisconnectStatus, Incident, IncidentStatus, Outcome
+from compensation.services.policy import policy_current
 from members.models import NotificationKind, User
 from members.notifications import Message, local_time, notify_many
 
-from ..models import Disconnect, DisconnectStatus, Incident, IncidentStatus, Outcome
-from .policy import policy_current
+from .models import OPEN_STATUSES, Appeal
+from .services import appeal_deadline
 
 # Disconnects whose credit fell short: worth an appeal before the window ends.
 NOT_FULLY_CREDITED = (Outcome.CAPPED, Outcome.PARTLY_CAPPED, Outcome.NOT_ELIGIBLE, Outcome.PENDING)
@@ -23,8 +25,6 @@ def appeal_window_reminders(*, now: datetime) -> int:
     """Remind members, a configurable time before the appeal deadline, of a
     disconnect that was not fully credited and has no appeal yet. Each
     disconnect is reminded once (deduplicated by its id)."""
-    from appeals.models import Appeal
-
     policy = policy_current()
     window = timedelta(hours=policy.appeal_window_hours)
     before = timedelta(hours=settings.APPEAL_REMINDER_HOURS_BEFORE)
@@ -43,7 +43,7 @@ def appeal_window_reminders(*, now: datetime) -> int:
     )
     messages = []
     for disconnect in due:
-        deadline = disconnect.ended_at + window
+        deadline = appeal_deadline(end=disconnect.ended_at)
 
         def render(d=disconnect, deadline=deadline):
             return (
@@ -73,11 +73,7 @@ def appeal_window_reminders(*, now: datetime) -> int:
 def staff_digest(*, now: datetime) -> int:
     """Overdue appeals and open incidents, to every reviewer and supervisor
     (once per day per person)."""
-    from appeals.models import OPEN_STATUSES, Appeal
-
-    overdue = Appeal.objects.filter(
-        status__in=OPEN_STATUSES, first_response_at__isnull=True, sla_due_at__lt=now
-    ).count()
+    overdue = Appeal.objects.overdue(now).count()
     waiting = Appeal.objects.filter(status__in=OPEN_STATUSES).count()
     incidents = list(
         Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at")[:20]

@@ -620,7 +620,7 @@ def appeal_withdraw(*, appeal: Appeal, member_user: User, now: datetime) -> Appe
 def appeal_can_escalate(appeal: Appeal, *, now: datetime) -> bool:
     if appeal.status in (AppealStatus.REJECTED, AppealStatus.PARTLY_APPROVED):
         return True
-    return appeal.is_open and appeal.first_response_at is None and appeal.sla_due_at < now
+    return appeal.is_overdue(now)
 
 
 def appeal_escalate(*, appeal: Appeal, member_user: User, now: datetime) -> Appeal:

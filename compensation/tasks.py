@@ -50,16 +50,3 @@ def notify_incident(incident_id: int, event: str) -> None:
     threshold = timedelta(minutes=policy_current().threshold_minutes)
     incident_notify(incident_id=incident_id, event=event, threshold=threshold, now=timezone.now())
 
-
-@shared_task(ignore_result=True)
-def remind_appeal_windows() -> None:
-    from .services.reminders import appeal_window_reminders
-
-    appeal_window_reminders(now=timezone.now())
-
-
-@shared_task(ignore_result=True)
-def send_staff_digest() -> None:
-    from .services.reminders import staff_digest
-
-    staff_digest(now=timezone.now())

@@ -447,11 +447,11 @@ CELERY_BEAT_SCHEDULE = {
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
     "expire-exports": {"task": "members.tasks.expire_exports", "schedule": 3600.0},
     "remind-appeal-windows": {
-        "task": "compensation.tasks.remind_appeal_windows",
+        "task": "appeals.tasks.remind_appeal_windows",
         "schedule": 600.0,
     },
     "staff-digest": {
-        "task": "compensation.tasks.send_staff_digest",
+        "task": "appeals.tasks.send_staff_digest",
         "schedule": crontab(hour=9, minute=0),
     },
 }

@@ -5,9 +5,9 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
+from appeals.reminders import appeal_window_reminders, staff_digest
 from compensation.models import Disconnect, Node
 from compensation.services.incidents import incident_declare
-from compensation.services.reminders import appeal_window_reminders, staff_digest
 from compensation.tests.conftest import T0
 from members.models import Notification, NotificationKind
 from members.tests.factories import MemberFactory
@@ -104,7 +104,9 @@ def test_declared_incident_notifies_everyone_affected_then_resolution(
     assert Notification.objects.filter(kind=NotificationKind.INCIDENT_RESOLVED).count() == 4
 
 
-def test_staff_digest_reaches_reviewers_supervisors_and_operators(django_capture_on_commit_callbacks):
+def test_staff_digest_reaches_reviewers_supervisors_and_operators(
+    django_capture_on_commit_callbacks,
+):
     from kamen_portal.celery import app
 
     call_command("seed_demo", stdout=StringIO())
