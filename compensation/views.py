@@ -5,7 +5,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from members.selectors import member_profile_for_user
@@ -157,29 +156,3 @@ def receipt(request: HttpRequest, public_id) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="kamen-receipt-{entry.seq}.json"'
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def ops_dashboard(request: HttpRequest) -> HttpResponse:
-    """Operators' view (wrapped by the admin site: staff only; the role must
-    hold view_ops_dashboard)."""
-    from django.contrib import admin
-    from django.core.exceptions import PermissionDenied
-
-    from . import dashboard
-
-    if not request.user.has_perm("compensation.view_ops_dashboard"):
-        raise PermissionDenied
-    now = timezone.now()
-    per_node = dashboard.disconnects_per_node_per_hour(now=now)
-    credited = dashboard.minutes_credited_per_day(now=now)
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Operations"),
-        "per_node_svg": dashboard.svg_bars(per_node, title="disconnects per node per hour"),
-        "credited_svg": dashboard.svg_bars(credited, title="minutes credited per day"),
-        "per_node_since": per_node["since"],
-        "queue": dashboard.appeal_queue(now=now),
-        "notifications": dashboard.notification_health(now=now),
-        "incidents": dashboard.incidents_summary(),
-    }
-    return render(request, "admin/ops_dashboard.html", context)

@@ -5,9 +5,9 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from compensation import views as compensation_views
 from kamen_portal import ops, staff_gate
 from members import views as member_views
+from portal import views as portal_views
 
 admin.site.site_header = _("Kamen portal administration")
 admin.site.site_title = _("Kamen portal admin")
@@ -27,7 +27,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path(
         "admin/dashboard/",
-        admin.site.admin_view(compensation_views.ops_dashboard),
+        admin.site.admin_view(portal_views.ops_dashboard),
         name="ops-dashboard",
     ),
     path("admin/", admin.site.urls),

@@ -12,7 +12,9 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import Disconnect, Incident, IncidentStatus, LedgerEntry
+from appeals.models import OPEN_STATUSES, Appeal, overdue_q
+from compensation.models import Disconnect, Incident, IncidentStatus, LedgerEntry
+from members.models import Notification
 
 TOP_NODES = 5
 PALETTE = ["#c2410c", "#2563eb", "#15803d", "#9333ea", "#ca8a04", "#64748b"]
@@ -67,13 +69,11 @@ def minutes_credited_per_day(*, now: datetime, days: int = 14) -> dict:
 
 
 def appeal_queue(*, now: datetime) -> dict:
-    from appeals.models import OPEN_STATUSES, Appeal
-
     counts = Appeal.objects.aggregate(
         open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
         overdue=Count(
             "id",
-            filter=Q(status__in=OPEN_STATUSES, first_response_at__isnull=True, sla_due_at__lt=now),
+            filter=overdue_q(now),
         ),
     )
     recent = Appeal.objects.filter(created_at__gte=now - timedelta(days=30))
@@ -97,8 +97,6 @@ def appeal_queue(*, now: datetime) -> dict:
 
 
 def notification_health(*, now: datetime) -> dict:
-    from members.models import Notification
-
     return dict(
         Notification.objects.filter(created_at__gte=now - timedelta(days=7))
         .values("email_status")

@@ -61,7 +61,7 @@ def test_dashboard_is_for_staff_with_the_right_permission(client):
 
 
 def test_svg_labels_are_escaped():
-    from compensation.dashboard import svg_bars
+    from portal.dashboard import svg_bars
 
     svg = svg_bars({"labels": ["<b>"], "series": {"<script>alert(1)</script>": [3]}})
     assert "<script>" not in svg and "&lt;script&gt;" in svg
