@@ -87,6 +87,15 @@ def test_a_signed_in_staff_user_posting_other_credentials_stays_who_they_are(cli
     assert _signed_in_user_id(client) == str(user.pk)
 
 
+def test_the_admin_login_never_sends_staff_off_site(client, totp_staff):
+    user, _secret = totp_staff
+    staff_login(client, user)
+    response = client.get(reverse("admin:login"), {"next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+    response = client.get(reverse("admin:login"), {"next": "/admin/appeals/appeal/"})
+    assert response["Location"] == "/admin/appeals/appeal/"
+
+
 def test_a_signed_in_member_is_refused_at_the_admin_login(client):
     client.force_login(MemberFactory())
     assert client.get(reverse("admin:login")).status_code == 403
