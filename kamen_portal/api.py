@@ -13,10 +13,12 @@ import codecs
 import json
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, pagination, parsers, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.utils import json as drf_json
 
@@ -25,8 +27,9 @@ from rest_framework.utils import json as drf_json
 MAX_JSON_DEPTH = 32
 
 
-class BodyError(exceptions.ParseError):
-    """A body that cannot be used at all: 400 with a stable code."""
+class RequestError(exceptions.ParseError):
+    """A request that cannot be used at all (body, page number): 400 with a
+    stable code."""
 
     def __init__(self, code: str, message: str):
         super().__init__(detail=message, code=code)
@@ -63,23 +66,23 @@ class JSONObjectParser(parsers.JSONParser):
             # drf_json refuses NaN and Infinity, which are not JSON.
             data = drf_json.loads(text)
         except RecursionError as exc:
-            raise BodyError(
+            raise RequestError(
                 "json_too_deep",
                 _("The JSON body is nested too deeply (at most %(n)d levels).")
                 % {"n": MAX_JSON_DEPTH},
             ) from exc
         except json.JSONDecodeError as exc:
-            raise BodyError(
+            raise RequestError(
                 "invalid_json",
                 _("The body is not valid JSON (line %(line)d, column %(column)d).")
                 % {"line": exc.lineno, "column": exc.colno},
             ) from exc
         except ValueError as exc:  # undecodable bytes for the declared charset
-            raise BodyError("invalid_json", _("The body is not valid JSON text.")) from exc
+            raise RequestError("invalid_json", _("The body is not valid JSON text.")) from exc
         if not isinstance(data, dict):
-            raise BodyError("invalid_body", _("The body must be a JSON object."))
+            raise RequestError("invalid_body", _("The body must be a JSON object."))
         if _depth_exceeds(data, MAX_JSON_DEPTH):
-            raise BodyError(
+            raise RequestError(
                 "json_too_deep",
                 _("The JSON body is nested too deeply (at most %(n)d levels).")
                 % {"n": MAX_JSON_DEPTH},
@@ -92,13 +95,36 @@ class MultiPartParser(parsers.MultiPartParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except exceptions.ParseError as exc:
-            raise BodyError(
+            raise RequestError(
                 "invalid_multipart", _("The body is not a valid multipart form.")
             ) from exc
 
 
 class FormParser(parsers.FormParser):
     pass
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """``?page=N`` as documented: a positive integer. The stock class reads
+    an empty value as page 1 and accepts "last"; anything but digits is a
+    400 here, and a page past the end a 404."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not (raw.isascii() and raw.isdigit()):
+            raise RequestError("invalid_page", _("The page must be a whole number, 1 or more."))
+        return raw
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
 
 
 class CsrfSessionAuthentication(SessionAuthentication):
@@ -157,7 +183,7 @@ def exception_handler(exc, context):
         )
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     elif isinstance(exc, SuspiciousOperation):
-        exc = BodyError("invalid_body", _("The request body was refused as malformed."))
+        exc = RequestError("invalid_body", _("The request body was refused as malformed."))
     # Imported here: rest_framework.views loads this module through the
     # REST_FRAMEWORK settings, so a top-level import would be circular.
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -218,3 +244,12 @@ def error_responses(*codes: int, **descriptions: str) -> dict[int, OpenApiRespon
         )
         for code in codes
     }
+
+
+@csrf_exempt  # it changes nothing, and a 403 page would hide the real answer
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """A JSON 404 for any /api/ address no route matches (an id that is not
+    a UUID, a typo): API clients get the error shape, not the HTML page."""
+    return JsonResponse(
+        {"error": "not_found", "detail": _("There is no such API address.")}, status=404
+    )

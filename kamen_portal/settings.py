@@ -326,7 +326,7 @@ REST_FRAMEWORK = {
         "kamen_portal.api.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "kamen_portal.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "kamen_portal.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
@@ -346,6 +346,12 @@ SPECTACULAR_SETTINGS = {
     # Separate request components, so uploads are documented as binary files
     # (multipart, format: binary) rather than as the URLs responses carry.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Rules serializers cannot express (either/or fields, per-item checks).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "compensation.api.schema.heartbeat_items_are_checked_one_by_one",
+        "appeals.api.schema.appeal_request_rules",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AppealStatusEnum": "appeals.models.AppealStatus",
         "DisconnectStatusEnum": "compensation.models.DisconnectStatus",

@@ -1,4 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
+
+from kamen_portal.api import not_found
 
 from . import views
 
@@ -15,4 +17,8 @@ urlpatterns = [
         views.AppealWithdrawView.as_view(),
         name="api-appeal-withdraw",
     ),
+    # Last of everything under /api/v1/ (this module is included last): an
+    # address no route matches is a JSON 404, not the HTML page. Only paths
+    # ending in "/", so APPEND_SLASH still redirects /api/v1/me to /api/v1/me/.
+    re_path(r"^.*/$", not_found),
 ]

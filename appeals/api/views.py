@@ -23,8 +23,10 @@ from .serializers import (
     AppealSerializer,
 )
 
-# Refusals about the state of things (not the request's shape) are a 409.
-_CONFLICT_CODES = {"duplicate", "conflict", "disconnect_ongoing"}
+# Refusals about the state of things (not the request's shape) are a 409:
+# another open appeal, a status the action no longer applies to, a
+# disconnect still going on, an appeal that already holds 10 screenshots.
+_CONFLICT_CODES = {"duplicate", "conflict", "disconnect_ongoing", "too_many_files"}
 _PARSERS = [MultiPartParser, FormParser, JSONObjectParser]
 
 
@@ -34,7 +36,7 @@ def _error(exc) -> Response:
         body["existing"] = str(exc.existing.public_id)
     if isinstance(exc, EvidenceError) and exc.filename:
         body["file"] = exc.filename
-    if exc.code in _CONFLICT_CODES:
+    if isinstance(exc, AppealError) and exc.code in _CONFLICT_CODES:
         code = status.HTTP_409_CONFLICT
     elif exc.code == "not_found":
         code = status.HTTP_404_NOT_FOUND
@@ -65,7 +67,17 @@ class AppealListCreateView(MemberMixin, generics.ListAPIView):
 
     @extend_schema(
         summary="My appeals, newest first",
-        responses={200: AppealSerializer(many=True), **error_responses(403, 404, 429)},
+        responses={
+            200: AppealSerializer(many=True),
+            **error_responses(
+                400,
+                403,
+                404,
+                429,
+                e400="The page is not a whole number (invalid_page)",
+                e404="The account has no membership, or no such page",
+            ),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -182,7 +194,7 @@ class AppealReplyView(_OwnAppealView):
                 413,
                 415,
                 429,
-                e409="The appeal is closed; replies no longer apply",
+                e409="The appeal is closed, or already holds 10 screenshots",
             ),
         },
     )

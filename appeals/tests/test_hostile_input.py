@@ -294,3 +294,20 @@ def test_page_shows_the_budget_error_on_the_screenshots_field(member_client, mon
     )
     assert response.status_code == 200
     assert "p1.png" in str(response.context["form"].errors["screenshots"])
+
+
+def test_reply_past_ten_screenshots_in_total_is_a_409(api, appeal_id):
+    url = f"/api/v1/appeals/{appeal_id}/replies/"
+    files = [upload(f"s{i}.png") for i in range(9)]
+    assert api.post(url, {"screenshots": files}, HTTP_X_CSRFTOKEN=CSRF).status_code == 200
+    response = api.post(url, {"screenshots": [upload()]}, HTTP_X_CSRFTOKEN=CSRF)
+    assert response.status_code == 409
+    assert response.json()["error"] == "too_many_files"
+
+
+def test_more_than_ten_screenshots_in_one_request_is_a_400(api, appeal_id):
+    url = f"/api/v1/appeals/{appeal_id}/replies/"
+    files = [upload(f"s{i}.png") for i in range(11)]
+    response = api.post(url, {"screenshots": files}, HTTP_X_CSRFTOKEN=CSRF)
+    assert response.status_code == 400
+    assert response.json()["error"] == "too_many_files"

@@ -71,7 +71,12 @@ class HeartbeatIngestView(APIView):
 
 
 _MEMBER_LIST_ERRORS = error_responses(
-    403, 404, 429, e404="The account has no membership, or no such page"
+    400,
+    403,
+    404,
+    429,
+    e400="The page is not a whole number (invalid_page)",
+    e404="The account has no membership, or no such page",
 )
 
 

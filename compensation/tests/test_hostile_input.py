@@ -101,3 +101,17 @@ def test_errors_are_in_chinese_by_default_and_english_on_request(client, node_to
     assert chinese["error"] == english["error"] == "invalid_body"
     assert english["detail"] == '"heartbeats" must be a list.'
     assert chinese["detail"] != english["detail"]
+
+
+@pytest.mark.parametrize("page", ["", "last", "abc", "1.5", "-1", "１"])
+def test_a_page_that_is_not_a_whole_number_is_a_400_invalid_page(member_client, page):
+    response = member_client.get("/api/v1/me/disconnects/", {"page": page})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_page"
+
+
+def test_a_page_past_the_end_is_a_404(member_client):
+    assert member_client.get("/api/v1/me/disconnects/?page=1").status_code == 200
+    response = member_client.get("/api/v1/me/disconnects/?page=2")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

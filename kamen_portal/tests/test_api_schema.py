@@ -83,3 +83,14 @@ def test_errors_speak_chinese_by_default_and_english_when_asked(db):
     assert chinese["error"] == english["error"] == "not_authenticated"
     assert english["detail"] == "Authentication credentials were not provided."
     assert chinese["detail"] == "身份认证信息未提供。"
+
+
+def test_an_api_address_no_route_matches_is_a_json_404(client, member_user):
+    client.force_login(member_user)
+    for url in ("/api/v1/appeals/null,null/withdraw/", "/api/v1/appeals/0/", "/api/v1/nope/"):
+        response = client.post(url) if "withdraw" in url else client.get(url)
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["error"] == "not_found"
+    # Without the slash, Django still redirects to the address with it.
+    assert client.get("/api/v1/me").status_code == 301
