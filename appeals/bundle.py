@@ -13,13 +13,11 @@ from django.utils import timezone, translation
 
 from compensation.ledger import entry_body
 from compensation.models import Policy
+from members.exports import iso as _iso
 
+from .exports import appeal_timeline
 from .models import Appeal
 from .selectors import appeal_context_records
-
-
-def _iso(value):
-    return value.isoformat() if value else None
 
 
 def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
@@ -49,17 +47,7 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
                 "size": len(data),
             }
         )
-    timeline = [
-        {
-            "when": _iso(e.created_at),
-            "event": e.kind,
-            "by": e.actor_role,
-            "from": e.old_status,
-            "to": e.new_status,
-            "message": e.message,
-        }
-        for e in events
-    ]
+    timeline = appeal_timeline(appeal)
     appeal_json = {
         "appeal": str(appeal.public_id),
         "member": appeal.member.member_no,

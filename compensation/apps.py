@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class CompensationConfig(AppConfig):
     name = "compensation"
     verbose_name = _("Compensation")
+
+    def ready(self) -> None:
+        # members (below) builds the export; this app adds its records.
+        from members.exports import register_export_section
+
+        from .exports import export_section
+
+        register_export_section(export_section)

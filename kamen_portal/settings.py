@@ -422,6 +422,7 @@ CELERY_TASK_ROUTES = {
     # Exports: minutes of ZIP building per member request.
     "members.tasks.build_export": {"queue": CELERY_QUEUE_EXPORTS},
     "members.tasks.expire_exports": {"queue": CELERY_QUEUE_EXPORTS},
+    "members.tasks.sweep_exports": {"queue": CELERY_QUEUE_EXPORTS},
     # Short periodic housekeeping on the default queue. A new task must be
     # given a queue here (kamen_portal/tests/test_queues.py checks).
     "compensation.tasks.publish_ledger_head": {"queue": CELERY_QUEUE_DEFAULT},
@@ -452,6 +453,8 @@ CELERY_BEAT_SCHEDULE = {
     # The outbox relay: emails whose enqueue was lost are sent anyway.
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
     "expire-exports": {"task": "members.tasks.expire_exports", "schedule": 3600.0},
+    # Exports whose enqueue was lost or whose worker died are queued again.
+    "sweep-exports": {"task": "members.tasks.sweep_exports", "schedule": 120.0},
     "remind-appeal-windows": {
         "task": "appeals.tasks.remind_appeal_windows",
         "schedule": 600.0,

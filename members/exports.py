@@ -11,6 +11,7 @@ import io
 import json
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.core import signing
@@ -19,14 +20,18 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from kamen_portal.queue import enqueue_on_commit
+from kamen_portal.queue import enqueue_now, enqueue_on_commit
 
-from .models import DataExport, ExportStatus, NotificationKind, User
+from .models import DataExport, ExportStatus, MemberProfile, Notification, NotificationKind, User
 from .notifications import Message, notify_many
 
 EXPORTS_PER_DAY = 3
 LINK_LIFETIME = timedelta(hours=24)
 LINK_SALT = "kamen.exports.download"
+# Queued this long without a worker picking it up: the enqueue was lost.
+STUCK_PENDING = timedelta(minutes=5)
+# Building this long: the worker died mid-build (a build takes seconds).
+STUCK_BUILDING = timedelta(minutes=30)
 # Spreadsheet formula injection: cells starting with these are prefixed.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -53,7 +58,8 @@ def _csv(rows: list[dict]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _iso(value):
+def iso(value) -> str | None:
+    """Times in exports: ISO 8601 with offset, or null."""
     return value.isoformat() if value else None
 
 
@@ -61,9 +67,14 @@ def export_request(*, user: User, now: datetime) -> DataExport:
     """Queue an export (at most EXPORTS_PER_DAY per member per day)."""
     with transaction.atomic():
         User.objects.select_for_update().get(pk=user.pk)  # serialise the quota check
-        recent = DataExport.objects.filter(
-            user=user, requested_at__gt=now - timedelta(days=1)
-        ).count()
+        # Failed exports and ones stuck in the queue are the portal's fault:
+        # they do not use up the member's daily quota.
+        recent = (
+            DataExport.objects.filter(user=user, requested_at__gt=now - timedelta(days=1))
+            .exclude(status=ExportStatus.FAILED)
+            .exclude(status=ExportStatus.PENDING, requested_at__lt=now - STUCK_PENDING)
+            .count()
+        )
         if recent >= EXPORTS_PER_DAY:
             raise ExportError(
                 _("You can request at most %(n)d exports a day. Please try again tomorrow.")
@@ -91,141 +102,54 @@ def download_allowed(*, export: DataExport, user: User, token: str, now: datetim
     return value == str(export.public_id)
 
 
+# Sections of the export that other apps contribute (their records of the
+# member): members sits below them and cannot import them, so each app
+# registers a function in its AppConfig.ready(). A section adds files and
+# rows of named tables; every table is also written as JSON and CSV.
+ExportSection = Callable[[User, "MemberProfile | None", dict[str, bytes], dict[str, list]], None]
+_SECTIONS: list[ExportSection] = []
+
+# Tables every export has, even when empty, in this order.
+TABLES = ("disconnects", "appeals", "ledger", "coupons", "notifications")
+# Tables whose JSON a section writes itself (richer than the CSV rows).
+_OWN_JSON = {"appeals"}
+
+
+def register_export_section(section: ExportSection) -> None:
+    if section not in _SECTIONS:
+        _SECTIONS.append(section)
+
+
 def _collect(user: User) -> dict[str, bytes]:
-    from appeals.models import Appeal
-    from compensation.models import Coupon, Disconnect, LedgerEntry
-    from compensation.receipts import receipt_for
-
-    from .models import Notification
-
     files: dict[str, bytes] = {}
     member = getattr(user, "member", None)
     profile = {
         "email": user.email,
-        "date_joined": _iso(user.date_joined),
+        "date_joined": iso(user.date_joined),
         "member_no": member.member_no if member else None,
         "tier": member.tier if member else None,
         "status": member.status if member else None,
-        "expires_at": _iso(member.expires_at) if member else None,
+        "expires_at": iso(member.expires_at) if member else None,
         "language": member.language if member else None,
         "timezone": member.timezone if member else None,
     }
     files["profile.json"] = json.dumps(profile, ensure_ascii=False, indent=2).encode()
-    tables: dict[str, list[dict]] = {
-        "disconnects": [],
-        "appeals": [],
-        "ledger": [],
-        "coupons": [],
-        "notifications": [],
-    }
-    if member is not None:
-        for d in (
-            Disconnect.objects.filter(member=member)
-            .select_related("node", "incident")
-            .order_by("started_at")
-        ):
-            tables["disconnects"].append(
-                {
-                    "id": str(d.public_id),
-                    "node": d.node.name,
-                    "session": d.session_id,
-                    "start": _iso(d.started_at),
-                    "end": _iso(d.ended_at),
-                    "status": d.status,
-                    "incident": str(d.incident.public_id) if d.incident else "",
-                    "outcome": d.outcome,
-                    "credited_minutes": d.credited_minutes,
-                    "withheld_minutes": d.withheld_minutes,
-                }
-            )
-        appeals_full = []
-        for a in (
-            Appeal.objects.filter(member=member)
-            .prefetch_related("events", "evidence")
-            .order_by("created_at")
-        ):
-            evidence = []
-            for i, item in enumerate(a.evidence.all(), start=1):
-                path = f"appeals/{a.short_id}/{i:02d}-{item.original_name}"
-                with item.file.open("rb") as handle:
-                    files[path] = handle.read()
-                evidence.append({"file": path, "sha256": item.sha256, "kind": item.kind})
-            row = {
-                "id": str(a.public_id),
-                "status": a.status,
-                "claimed_start": _iso(a.claimed_start),
-                "claimed_end": _iso(a.claimed_end),
-                "description": a.description,
-                "filed_at": _iso(a.created_at),
-                "decided_at": _iso(a.decided_at),
-                "decision_reason": a.decision_reason,
-                "credited_minutes": a.credited_minutes,
-            }
-            tables["appeals"].append(row)
-            appeals_full.append(
-                {
-                    **row,
-                    "evidence": evidence,
-                    "timeline": [
-                        {
-                            "when": _iso(e.created_at),
-                            "event": e.kind,
-                            "by": e.actor_role,
-                            "from": e.old_status,
-                            "to": e.new_status,
-                            "message": e.message,
-                        }
-                        for e in a.events.all()
-                    ],
-                }
-            )
-        files["appeals.json"] = json.dumps(appeals_full, ensure_ascii=False, indent=2).encode()
-        for entry in (
-            LedgerEntry.objects.filter(member=member)
-            .select_related("member", "reverses")
-            .order_by("seq")
-        ):
-            tables["ledger"].append(
-                {
-                    "seq": entry.seq,
-                    "id": str(entry.public_id),
-                    "kind": entry.kind,
-                    "minutes": entry.minutes,
-                    "source": entry.source_kind,
-                    "covered_start": _iso(entry.covered_start),
-                    "covered_end": _iso(entry.covered_end),
-                    "policy_version": entry.policy_version,
-                    "created_at": _iso(entry.created_at),
-                    "hash": entry.hash,
-                }
-            )
-            files[f"receipts/receipt-{entry.seq}.json"] = json.dumps(
-                receipt_for(entry), ensure_ascii=False, indent=2
-            ).encode()
-        for c in Coupon.objects.filter(member=member).order_by("issued_at"):
-            tables["coupons"].append(
-                {
-                    "code": c.code,
-                    "value": str(c.value),
-                    "issued_at": _iso(c.issued_at),
-                    "expires_at": _iso(c.expires_at),
-                    "redeemed_at": _iso(c.redeemed_at),
-                    "reason": c.reason,
-                }
-            )
+    tables: dict[str, list[dict]] = {name: [] for name in TABLES}
+    for section in _SECTIONS:
+        section(user, member, files, tables)
     for n in Notification.objects.filter(user=user).order_by("created_at"):
         tables["notifications"].append(
             {
-                "created_at": _iso(n.created_at),
+                "created_at": iso(n.created_at),
                 "kind": n.kind,
                 "title": n.title,
                 "body": n.body,
-                "read_at": _iso(n.read_at),
+                "read_at": iso(n.read_at),
                 "email": n.email_status,
             }
         )
     for name, rows in tables.items():
-        if name != "appeals":
+        if name not in _OWN_JSON:
             files[f"{name}.json"] = json.dumps(rows, ensure_ascii=False, indent=2).encode()
         files[f"{name}.csv"] = _csv(rows)
     files["README.txt"] = _readme().encode()
@@ -324,3 +248,21 @@ def exports_expire(*, now: datetime) -> int:
         DataExport.objects.filter(pk=export.pk).update(status=ExportStatus.EXPIRED, file="")
         done += 1
     return done
+
+
+def exports_sweep(*, now: datetime) -> int:
+    """The sweeper every queued job has (kamen_portal.queue): exports whose
+    enqueue was lost (still pending) or whose worker died (still building)
+    are queued again. export_build's pending -> building claim keeps a
+    re-sent task from building twice. Returns how many were re-queued."""
+    DataExport.objects.filter(
+        status=ExportStatus.BUILDING, requested_at__lt=now - STUCK_BUILDING
+    ).update(status=ExportStatus.PENDING)
+    ids = list(
+        DataExport.objects.filter(
+            status=ExportStatus.PENDING, requested_at__lt=now - STUCK_PENDING
+        ).values_list("pk", flat=True)[:500]
+    )
+    for export_id in ids:
+        enqueue_now("members.tasks.build_export", export_id)
+    return len(ids)

@@ -1,6 +1,12 @@
+"""Celery tasks of the members app: thin callers of its services (tasks
+import services; services name tasks through kamen_portal.queue)."""
+
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
+
+from .exports import export_build, exports_expire, exports_sweep
+from .notifications import TransientEmailError, notification_email_send, notification_relay
 
 WORKER_HEARTBEAT_KEY = "celery:worker:last_seen"
 
@@ -15,8 +21,6 @@ def record_worker_heartbeat() -> None:
 @shared_task(ignore_result=True)
 def send_notification_emails(notification_ids: list[int]) -> None:
     """Send a batch; a failing email is retried on its own, with backoff."""
-    from .notifications import TransientEmailError, notification_email_send
-
     for notification_id in notification_ids:
         try:
             notification_email_send(notification_id=notification_id, now=timezone.now())
@@ -26,8 +30,6 @@ def send_notification_emails(notification_ids: list[int]) -> None:
 
 @shared_task(ignore_result=True)
 def send_notification_email(notification_id: int) -> None:
-    from .notifications import TransientEmailError, notification_email_send
-
     try:
         notification_email_send(notification_id=notification_id, now=timezone.now())
     except TransientEmailError as exc:
@@ -36,20 +38,19 @@ def send_notification_email(notification_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def relay_notifications() -> None:
-    from .notifications import notification_relay
-
     notification_relay(now=timezone.now())
 
 
 @shared_task(ignore_result=True)
 def build_export(export_id: int) -> None:
-    from .exports import export_build
-
     export_build(export_id=export_id, now=timezone.now())
 
 
 @shared_task(ignore_result=True)
 def expire_exports() -> None:
-    from .exports import exports_expire
-
     exports_expire(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def sweep_exports() -> None:
+    exports_sweep(now=timezone.now())

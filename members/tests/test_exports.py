@@ -167,3 +167,35 @@ def test_expired_exports_lose_their_files():
 
     assert not os.path.exists(path)
     assert DataExport.objects.get().status == ExportStatus.EXPIRED
+
+
+def test_a_lost_enqueue_is_swept_and_built_and_does_not_use_up_the_quota(
+    django_capture_on_commit_callbacks,
+):
+    from members.exports import STUCK_PENDING, exports_sweep
+
+    me = MemberFactory()
+    asked = timezone.now()
+    # The broker was down at commit: three exports stay pending.
+    stuck = [DataExport.objects.create(user=me, requested_at=asked) for _ in range(3)]
+    later = asked + STUCK_PENDING + timedelta(seconds=1)
+    # Stuck exports are the portal's fault: the member may still ask.
+    with django_capture_on_commit_callbacks(execute=False):
+        export_request(user=me, now=later)
+    assert exports_sweep(now=later) == 3
+    assert {e.status for e in DataExport.objects.filter(pk__in=[s.pk for s in stuck])} == {
+        ExportStatus.READY
+    }
+    assert exports_sweep(now=later) == 0  # nothing left to sweep
+
+
+def test_an_export_whose_worker_died_mid_build_is_built_again():
+    from members.exports import STUCK_BUILDING, exports_sweep
+
+    me = MemberFactory()
+    asked = timezone.now()
+    export = DataExport.objects.create(user=me, requested_at=asked, status=ExportStatus.BUILDING)
+    assert exports_sweep(now=asked + timedelta(minutes=1)) == 0  # still building, leave it
+    assert exports_sweep(now=asked + STUCK_BUILDING + timedelta(seconds=1)) == 1
+    export.refresh_from_db()
+    assert export.status == ExportStatus.READY
