@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from compensation.demo import seed_compensation_history
 from members.models import MemberProfile, Tier, User
 from members.services import member_profile_create
 from members.staff import staff_groups_sync
@@ -53,8 +54,6 @@ class Command(BaseCommand):
             user = self._user(email, is_staff=True)
             user.groups.add(Group.objects.get(name=group_name))
             self.stdout.write(f"staff    {email:<26} {group_name}")
-
-        from compensation.demo import seed_compensation_history
 
         token = seed_compensation_history(now=now, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Password for all: {DEMO_PASSWORD}"))
