@@ -20,6 +20,7 @@ urlpatterns = [
     path("", member_views.home, name="home"),
     # Browsers (and the admin, which declares no icon) ask for /favicon.ico.
     path("favicon.ico", member_views.favicon),
+    path("dashboard/", portal_views.member_dashboard, name="dashboard"),
     path("i18n/setlang/", member_views.set_language, name="set_language"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),

@@ -5,7 +5,6 @@ from . import views
 app_name = "members"
 
 urlpatterns = [
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read-all/", views.inbox_read, name="inbox-read-all"),
     path("inbox/<int:notification_id>/read/", views.inbox_read, name="inbox-read"),

@@ -25,25 +25,6 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "members/home.html")
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    profile = member_profile_for_user(user=request.user)
-    context = {"profile": profile, "now": now}
-    if profile is not None:
-        from compensation.selectors import member_disconnects, member_ledger
-
-        remaining = profile.remaining(now=now)
-        context.update(
-            recent_disconnects=list(member_disconnects(member=profile)[:5]),
-            recent_entries=list(member_ledger(member=profile)[:5]),
-            membership_active=profile.membership_is_active(now=now),
-            remaining_days=remaining.days,
-            remaining_hours=remaining.seconds // 3600,
-        )
-    return render(request, "members/dashboard.html", context)
-
-
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
     """Switch the interface language; remembered in a cookie and, for a

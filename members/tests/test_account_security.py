@@ -26,8 +26,8 @@ def test_active_sessions_are_listed_and_others_can_be_signed_out():
     assert "Phone browser" in body and "Laptop browser" in body
     laptop.post(reverse("usersessions_list"), {"action": "logout"})
     # The phone's session really ended; the laptop is still signed in.
-    assert phone.get(reverse("members:dashboard")).status_code == 302
-    assert laptop.get(reverse("members:dashboard")).status_code == 200
+    assert phone.get(reverse("dashboard")).status_code == 302
+    assert laptop.get(reverse("dashboard")).status_code == 200
     assert Session.objects.count() == 1
 
 
@@ -48,7 +48,7 @@ def test_staff_without_mfa_are_sent_to_set_it_up_before_the_admin(client, settin
 def test_members_are_not_affected_by_the_staff_mfa_rule(client, settings):
     settings.ADMIN_REQUIRE_MFA = True
     client.force_login(MemberFactory())
-    assert client.get(reverse("members:dashboard")).status_code == 200
+    assert client.get(reverse("dashboard")).status_code == 200
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 

@@ -63,7 +63,7 @@ def test_verification_link_verifies_and_member_can_log_in(client):
         {"login": "new.member@example.com", "password": STRONG},
         follow=True,
     )
-    assert response.redirect_chain[-1][0] == reverse("members:dashboard")
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
     assert response.context["profile"].member_no.startswith("KM")
 
 

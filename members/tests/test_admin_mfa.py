@@ -306,10 +306,10 @@ def test_members_are_unaffected(client, settings):
     member = MemberFactory(email="m@example.com")
     secret = totp_secret(member)
     # A member with TOTP signs in to the member area as before.
-    _password_step(client, member.email, next_url=reverse("members:dashboard"))
+    _password_step(client, member.email, next_url=reverse("dashboard"))
     response = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
     assert response.status_code == 302
-    assert client.get(reverse("members:dashboard")).status_code == 200
+    assert client.get(reverse("dashboard")).status_code == 200
     response = client.get("/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))

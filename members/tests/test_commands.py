@@ -30,7 +30,7 @@ def test_seed_demo_is_idempotent_and_members_can_log_in(client):
         {"login": "member1@example.com", "password": "kamen-demo-2026"},
         follow=True,
     )
-    assert response.redirect_chain[-1][0] == reverse("members:dashboard")
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
     assert response.context["membership_active"] is True
 
 

@@ -50,14 +50,14 @@ def test_language_switch_requires_post(client):
 
 
 def test_dashboard_requires_login(client):
-    response = client.get(reverse("members:dashboard"))
+    response = client.get(reverse("dashboard"))
     assert response.status_code == 302
     assert reverse("account_login") in response["Location"]
 
 
 def test_dashboard_shows_the_membership(member_client, member_user):
     profile = member_user.member
-    response = member_client.get(reverse("members:dashboard"))
+    response = member_client.get(reverse("dashboard"))
     page = response.content.decode()
     assert profile.member_no in page
     assert "黄金" in page  # gold tier, in Chinese
@@ -72,7 +72,7 @@ def test_dashboard_shows_the_membership(member_client, member_user):
 
 def test_dashboard_for_staff_explains_there_is_no_membership(client, staff_user):
     client.force_login(staff_user)
-    response = client.get(reverse("members:dashboard"))
+    response = client.get(reverse("dashboard"))
     assert response.status_code == 200
     assert response.context["profile"] is None
 

@@ -363,7 +363,7 @@ class _Composer:
         if self.member is None:
             self.sign_in()
             return _("Sign in to see when your membership expires.")
-        self.link(_("Dashboard"), reverse("members:dashboard"), "page")
+        self.link(_("Dashboard"), reverse("dashboard"), "page")
         member = self.member
         if member.expires_at is None:
             return _("Your account has no paid membership.")
