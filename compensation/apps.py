@@ -13,3 +13,9 @@ class CompensationConfig(AppConfig):
         from .exports import export_section
 
         register_export_section(export_section)
+
+        from kamen_portal.metrics import register_collector
+
+        from .selectors import ledger_metrics
+
+        register_collector(ledger_metrics)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from members.models import MemberProfile
 
@@ -67,3 +67,16 @@ def chain_digests(*, after_seq: int, through_seq: int) -> list[str]:
         .order_by("seq")
         .values_list("body_digest", flat=True)
     )
+
+
+def ledger_metrics() -> dict[str, tuple[str, float]]:
+    """Ledger totals for /metrics. Gauges (recomputed from the ledger, and a
+    reversal lowers them), so not named _total; time in seconds."""
+    totals = LedgerEntry.objects.aggregate(minutes=Sum("minutes"), entries=Count("pk"))
+    return {
+        "kamen_compensation_credited_seconds": (
+            "Net membership time credited through the ledger, in seconds.",
+            (totals["minutes"] or 0) * 60,
+        ),
+        "kamen_ledger_entries": ("Ledger entries.", totals["entries"] or 0),
+    }

@@ -111,3 +111,18 @@ def render_exposition(extra: dict[str, tuple[str, Sample]]) -> str:
     for name, (help_text, value) in extra.items():
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *_series(name, value)]
     return "\n".join(lines) + "\n"
+
+
+# Gauges the apps above compute from their own tables (e.g. ledger totals):
+# this layer cannot import them, so each registers a collector returning
+# {name: (help, value)} in its AppConfig.ready().
+_COLLECTORS: list = []
+
+
+def register_collector(collector) -> None:
+    if collector not in _COLLECTORS:
+        _COLLECTORS.append(collector)
+
+
+def collectors() -> list:
+    return list(_COLLECTORS)

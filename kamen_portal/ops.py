@@ -112,24 +112,17 @@ def _queue_depths() -> list[tuple[dict[str, str], float]]:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not _metrics_allowed(request):
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
-    from django.db.models import Count, Sum
-
-    from compensation.models import LedgerEntry
-
-    totals = LedgerEntry.objects.aggregate(minutes=Sum("minutes"), entries=Count("pk"))
-    # Gauges (they are recomputed from the ledger, and a reversal lowers
-    # them), so not named _total; credited time in seconds, Prometheus's unit.
-    extra = {
-        "kamen_compensation_credited_seconds": (
-            "Net membership time credited through the ledger, in seconds.",
-            (totals["minutes"] or 0) * 60,
-        ),
-        "kamen_ledger_entries": ("Ledger entries.", totals["entries"] or 0),
-        "kamen_celery_queue_depth": (
-            "Messages waiting in each Celery queue (-1: the broker is not Redis).",
-            _queue_depths(),
-        ),
-    }
+    extra = {}
+    for collector in metrics.collectors():
+        extra.update(collector())
+    extra.update(
+        {
+            "kamen_celery_queue_depth": (
+                "Messages waiting in each Celery queue (-1: the broker is not Redis).",
+                _queue_depths(),
+            ),
+        }
+    )
     return HttpResponse(
         metrics.render_exposition(extra), content_type="text/plain; version=0.0.4; charset=utf-8"
     )
