@@ -38,7 +38,7 @@ urlpatterns = [
     path("api/v1/", include("portal.api_urls")),
     path("api/v1/", include("appeals.api.urls")),
     path("appeals/", include("appeals.urls")),
-    path("help/", include("members.help_urls")),
+    path("help/", include("portal.help_urls")),
     path("assistant/", include("portal.urls")),
     path("", include("compensation.urls")),
     path("", include("members.urls")),

@@ -30,7 +30,7 @@ from compensation.selectors import (
 )
 from compensation.services.policy import policy_current, policy_ratio
 from compensation.templatetags.kamen import duration_human, minutes_human
-from members import help as help_centre
+from portal import help as help_centre
 from members.models import MemberProfile
 
 from . import nlu, retrieval

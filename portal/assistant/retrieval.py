@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from members import help as help_centre
+from portal import help as help_centre
 
 from .nlu import normalise, tokens
 

@@ -1,7 +1,7 @@
 """The help centre at /help/: every article in both languages, search, and
 policy figures that follow the live policy.
 
-Assumes kamen_portal/urls.py mounts ``members.help_urls`` at ``/help/``.
+Assumes kamen_portal/urls.py mounts ``portal.help_urls`` at ``/help/``.
 """
 
 import re
@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from compensation.services.policy import policy_publish
-from members.help import ARTICLES, MAX_QUERY_LENGTH, clean_query, plain_text
+from portal.help import ARTICLES, MAX_QUERY_LENGTH, clean_query, plain_text
 
 pytestmark = pytest.mark.django_db
 
