@@ -614,3 +614,7 @@ class PendingGap(models.Model):
     key = models.CharField(max_length=150, blank=True)  # empty for a node-wide gap
     start = models.DateTimeField()
     end = models.DateTimeField()
+
+
+# Alertmanager alerts and their incidents (in their own module).
+from .alert_models import AlertLink  # noqa: E402, F401

@@ -512,3 +512,8 @@ APPEAL_REMINDER_HOURS_BEFORE = env_int("APPEAL_REMINDER_HOURS_BEFORE", default=6
 # --- Operations ------------------------------------------------------------------
 # Bearer token for Prometheus scraping /metrics (staff sessions may read it too).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Bearer token of the Alertmanager webhook (POST /api/v1/alerts/alertmanager/),
+# which opens and resolves node incidents; unset, the receiver is off. Its own
+# token: neither a node token (one node must not open incidents for others)
+# nor METRICS_TOKEN (read-only scraping must not write).
+ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")

@@ -2,10 +2,15 @@ from django.urls import path
 
 from members.api.views import MeView
 
-from . import views
+from . import alerts, views
 
 urlpatterns = [
     path("heartbeats/", views.HeartbeatIngestView.as_view(), name="api-heartbeats"),
+    path(
+        "alerts/alertmanager/",
+        alerts.AlertmanagerWebhookView.as_view(),
+        name="api-alertmanager",
+    ),
     path("me/", MeView.as_view(), name="api-me"),
     path("me/disconnects/", views.MyDisconnectsView.as_view(), name="api-my-disconnects"),
     path("me/compensations/", views.MyCompensationsView.as_view(), name="api-my-compensations"),
