@@ -15,6 +15,7 @@ from PIL import Image
 from compensation.models import Disconnect, DisconnectStatus
 from compensation.services.policy import policy_current
 from kamen_portal.http import declared_body_size
+from kamen_portal.staff_gate import staff_session_allowed
 from members.selectors import member_profile_for_user
 
 from .bundle import build_bundle
@@ -64,6 +65,10 @@ def _member_or_404(request: HttpRequest):
 def _viewer_appeal_or_404(request: HttpRequest, public_id):
     appeal = appeal_for_viewer(user=request.user, public_id=public_id)
     if appeal is None:
+        raise Http404
+    # Staff read other members' appeals and evidence only from a session that
+    # passed the two-factor sign-in, like the admin (kamen_portal.staff_gate).
+    if appeal.member.user_id != request.user.pk and not staff_session_allowed(request):
         raise Http404
     return appeal
 

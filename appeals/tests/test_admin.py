@@ -8,7 +8,7 @@ from django.urls import reverse
 from appeals.models import Appeal, AppealStatus, ReasonTemplate
 from compensation.models import LedgerEntry
 from members.models import User
-from members.tests.mfa import staff_login
+from members.tests.mfa import staff_login, totp_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +38,19 @@ def test_reviewer_sees_everything_on_one_page(client, staff, file_appeal):
         client.get(f"/appeals/{appeal.public_id}/evidence/{item.public_id}/?thumb=1").status_code
         == 200
     )
+
+
+def test_staff_read_evidence_only_from_a_session_that_passed_two_factor(client, staff, file_appeal):
+    reviewer, _ = staff
+    appeal = file_appeal()
+    item = appeal.evidence.get()
+    url = f"/appeals/{appeal.public_id}/evidence/{item.public_id}/?thumb=1"
+    totp_secret(reviewer)
+    client.force_login(reviewer)  # password only: no two-factor record
+    assert client.get(url).status_code == 404
+    assert client.get(f"/appeals/{appeal.public_id}/").status_code == 404
+    staff_login(client, reviewer)
+    assert client.get(url).status_code == 200
 
 
 def test_reviewer_approves_from_admin_and_the_member_is_credited(

@@ -11,6 +11,7 @@ from appeals.models import Appeal, AppealStatus
 from appeals.services import AppealError, appeal_approve, appeal_credit_bound
 from appeals.tests.factories import png_bytes, upload
 from compensation.models import LedgerEntry
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def test_the_admin_tells_the_reviewer_why_and_credits_nothing(
     client, file_appeal, reviewer, member
 ):
     appeal = file_appeal(start_ago=40, end_ago=30)
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     response = client.post(
         reverse("admin:appeals_appeal_change", args=[appeal.pk]),
         {"decision": "approve", "minutes": "1440", "message": ""},
@@ -82,7 +83,7 @@ def _filing(member, **overrides):
 def test_staff_filing_outside_the_window_without_a_reason_is_a_form_error(
     client, supervisor, member
 ):
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     response = client.post(reverse("admin:appeals_appeal_add"), _filing(member))
     assert response.status_code == 200
     page = response.content.decode()
@@ -92,7 +93,7 @@ def test_staff_filing_outside_the_window_without_a_reason_is_a_form_error(
 
 
 def test_staff_filing_with_a_file_that_is_not_an_image_is_a_form_error(client, supervisor, member):
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     data = _filing(member, late_reason="Member was in hospital.")
     data["screenshot"] = upload("shot.png", data=b"%PDF-1.4 not an image")
     response = client.post(reverse("admin:appeals_appeal_add"), data)
@@ -104,7 +105,7 @@ def test_staff_filing_with_a_file_that_is_not_an_image_is_a_form_error(client, s
 def test_staff_filing_late_with_a_reason_and_a_screenshot_files_the_appeal(
     client, supervisor, member
 ):
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     data = _filing(member, late_reason="Member was in hospital.")
     data["screenshot"] = upload("shot.png", data=png_bytes())
     response = client.post(reverse("admin:appeals_appeal_add"), data)

@@ -14,6 +14,7 @@ from appeals.services import appeal_reject
 from appeals.tests.factories import png_bytes, upload
 from compensation.models import Disconnect, Node
 from members.tests.factories import MemberFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +158,7 @@ def test_evidence_is_served_only_to_its_owner_and_staff_with_safe_headers(
     body = b"".join(response.streaming_content)
     assert hashlib.sha256(body).hexdigest() == item.sha256
     assert client.get(url + "?thumb=1")["Content-Type"] == "image/jpeg"
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     assert client.get(url).status_code == 200
 
 
@@ -240,5 +241,5 @@ def test_another_member_gets_404_for_the_bundle(client, file_appeal, reviewer, n
     appeal_reject(appeal=appeal, staff=reviewer, reason="no", now=now)
     client.force_login(MemberFactory())
     assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 404
-    client.force_login(reviewer)
+    staff_login(client, reviewer)
     assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 200
