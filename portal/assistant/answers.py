@@ -30,8 +30,8 @@ from compensation.selectors import (
 )
 from compensation.services.policy import policy_current, policy_ratio
 from compensation.templatetags.kamen import duration_human, minutes_human
-from portal import help as help_centre
 from members.models import MemberProfile
+from portal import help as help_centre
 
 from . import nlu, retrieval
 from .intents import INTENTS

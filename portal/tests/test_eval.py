@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from compensation.services.policy import policy_current
 from compensation.templatetags.kamen import duration_human, minutes_human
-from members import help as help_centre
+from portal import help as help_centre
 from portal.assistant import nlu
 from portal.assistant.answers import answer_question, expected_label
 from portal.assistant.intents import TRAINING
