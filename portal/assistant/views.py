@@ -45,22 +45,25 @@ def member_of(request: HttpRequest):
 def assistant_page(request: HttpRequest) -> HttpResponse:
     error = ""
     question = ""
+    status = 200
     if request.method == "POST":
         question = " ".join(str(request.POST.get("question", "")).split())
         member = member_of(request)
         now = timezone.now()
         if not question:
-            error = _("Type a question first.")
+            error, status = _("Type a question first."), 400
         elif len(question) > MAX_QUESTION_LENGTH:
             error = _("Questions can be at most %(n)d characters long.") % {
                 "n": MAX_QUESTION_LENGTH
             }
+            status = 400
         else:
             decision = assistant_rate_check(member=member, client_ip=client_ip(request), now=now)
             if not decision.allowed:
                 error = _("Too many questions in a row. Try again in %(s)d seconds.") % {
                     "s": decision.retry_after
                 }
+                status = 429
             else:
                 _answer, _logged, conversation = assistant_ask(
                     question=question,
@@ -70,7 +73,6 @@ def assistant_page(request: HttpRequest) -> HttpResponse:
                 )
                 request.session[SESSION_KEY] = conversation
                 return redirect(request.path + "#latest")
-    status = 429 if error and "seconds" in error else (400 if error else 200)
     return render(
         request,
         "portal/assistant.html",

@@ -30,7 +30,7 @@
   function feedback(questionId) {
     var box = el("div", "assistant-feedback");
     box.appendChild(el("span", "muted", text("helpful")));
-    [[true, "👍", text("yes")], [false, "👎", text("no")]].forEach(function (choice) {
+    [[true, text("yes-short"), text("yes")], [false, text("no-short"), text("no")]].forEach(function (choice) {
       var button = el("button", "link-button", choice[1]);
       button.type = "button";
       button.setAttribute("aria-label", choice[2]);

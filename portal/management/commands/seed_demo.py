@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from compensation.demo import seed_compensation_history
 from members.models import MemberProfile, Tier, User
-from members.services import member_profile_create
-from members.staff import staff_groups_sync
+from members.services.accounts import member_profile_create
+from members.services.staff import staff_groups_sync
 
 DEMO_PASSWORD = "kamen-demo-2026"
 
