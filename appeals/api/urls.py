@@ -20,5 +20,6 @@ urlpatterns = [
     # Last of everything under /api/v1/ (this module is included last): an
     # address no route matches is a JSON 404, not the HTML page. Only paths
     # ending in "/", so APPEND_SLASH still redirects /api/v1/me to /api/v1/me/.
-    re_path(r"^.*/$", not_found),
+    # [\s\S], not ".": a percent-encoded newline in an id must land here too.
+    re_path(r"^[\s\S]*/\Z", not_found),
 ]

@@ -87,7 +87,12 @@ def test_errors_speak_chinese_by_default_and_english_when_asked(db):
 
 def test_an_api_address_no_route_matches_is_a_json_404(client, member_user):
     client.force_login(member_user)
-    for url in ("/api/v1/appeals/null,null/withdraw/", "/api/v1/appeals/0/", "/api/v1/nope/"):
+    for url in (
+        "/api/v1/appeals/null,null/withdraw/",
+        "/api/v1/appeals/a%0Ab/withdraw/",  # a newline in the id
+        "/api/v1/appeals/0/",
+        "/api/v1/nope/",
+    ):
         response = client.post(url) if "withdraw" in url else client.get(url)
         assert response.status_code == 404, url
         assert response["Content-Type"] == "application/json"
