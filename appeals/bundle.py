@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 
 from compensation.ledger import entry_body
 from compensation.models import Policy
-from members.exports import iso as _iso
+from members.services.exports import iso as _iso
 
 from .exports import appeal_timeline
 from .models import Appeal

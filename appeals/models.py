@@ -53,7 +53,6 @@ class Appeal(models.Model):
     """A member's claim about lost time that detection missed or underpaid."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    objects = AppealQuerySet.as_manager()
     member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="appeals")
     disconnect = models.ForeignKey(
         Disconnect,
@@ -104,6 +103,8 @@ class Appeal(models.Model):
     escalated_at = models.DateTimeField(_("taken to mediation at"), null=True, blank=True)
     created_at = models.DateTimeField(_("filed at"))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = AppealQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("appeal")

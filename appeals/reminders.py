@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from compensation.models import Disconnect, DisconnectStatus, Incident, IncidentStatus, Outcome
 from compensation.services.policy import policy_current
 from members.models import NotificationKind, User
-from members.notifications import Message, local_time, notify_many
+from members.services.notify import Message, local_time, notify_many
 
 from .models import OPEN_STATUSES, Appeal
 from .services import appeal_deadline

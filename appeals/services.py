@@ -25,7 +25,7 @@ from compensation.models import Claim, Disconnect, DisconnectStatus, Outcome, So
 from compensation.services.credit import compensation_credit, compensation_preview
 from compensation.services.policy import policy_current
 from members.models import MemberProfile, NotificationKind, User
-from members.notifications import Message, local_time, notify_many
+from members.services.notify import Message, local_time, notify_many
 
 from .evidence import MAX_SCREENSHOTS, CleanFile
 from .models import (

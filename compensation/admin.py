@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -494,7 +495,6 @@ class MembershipAdjustmentAdmin(admin.ModelAdmin):
         error = getattr(request, "_adjustment_error", None)
         if error:
             messages.error(request, error)
-            from django.http import HttpResponseRedirect
 
             return HttpResponseRedirect(request.path)
         return super().response_add(request, obj, post_url_continue)

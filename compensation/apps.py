@@ -8,7 +8,7 @@ class CompensationConfig(AppConfig):
 
     def ready(self) -> None:
         # members (below) builds the export; this app adds its records.
-        from members.exports import register_export_section
+        from members.services.exports import register_export_section
 
         from .exports import export_section
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from members.exports import iso
 from members.models import MemberProfile, User
+from members.services.exports import iso
 
 from .models import Coupon, Disconnect, LedgerEntry
 from .receipts import receipt_for

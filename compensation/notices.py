@@ -4,10 +4,11 @@ member's own language by the notification seam)."""
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils import translation as tr
 from django.utils.translation import gettext as _
 
 from members.models import NotificationKind
-from members.notifications import Message, local_time
+from members.services.notify import Message, local_time
 
 from .models import Claim, Coupon, Disconnect
 
@@ -92,7 +93,6 @@ def incident_render(incident, event: str):
     """Title, body and link of an incident notice, for the active language."""
 
     def render():
-        from django.utils import translation as tr
 
         title = incident.title_en if tr.get_language() == "en" else incident.title_zh
         if event == "declared":

@@ -24,8 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 from django.conf import settings
 from django.db import transaction
+
+from .models import NodeState, PendingGap, SessionState
 
 MICRO = 1_000_000
 
@@ -138,7 +141,6 @@ GROUP = "detector"
 
 class RedisStore:
     def __init__(self, url: str, prefix: str = "kamen:hb"):
-        import redis
 
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.prefix = prefix
@@ -217,7 +219,6 @@ class RedisStore:
         return sorted(keys)
 
     def _ensure_group(self) -> None:
-        import redis
 
         try:
             self.redis.xgroup_create(self.gaps_key, GROUP, id="0", mkstream=True)
@@ -274,7 +275,6 @@ class DatabaseStore:
     def apply(
         self, node_id: int, beats: list[Beat], *, threshold_s: float, arrival: datetime
     ) -> None:
-        from .models import NodeState, PendingGap, SessionState
 
         live, ended = SessionState.State.LIVE, SessionState.State.ENDED
         with transaction.atomic():
@@ -329,7 +329,6 @@ class DatabaseStore:
             clock.save()
 
     def clocks(self) -> dict[int, NodeClock]:
-        from .models import NodeState
 
         return {
             s.node_id: NodeClock(s.watermark, s.last_arrival)
@@ -339,7 +338,6 @@ class DatabaseStore:
     def flag_silent(
         self, node_id: int, *, before: datetime, limit: int = 100_000
     ) -> list[tuple[str, datetime]]:
-        from .models import SessionState
 
         with transaction.atomic():
             rows = list(
@@ -354,19 +352,16 @@ class DatabaseStore:
         return [(key, last_seen) for _pk, key, last_seen in rows]
 
     def forget(self, node_id: int, keys: list[str]) -> None:
-        from .models import SessionState
 
         SessionState.objects.filter(
             node_id=node_id, key__in=keys, state=SessionState.State.SILENT
         ).delete()
 
     def live_count(self, node_id: int) -> int:
-        from .models import SessionState
 
         return SessionState.objects.filter(node_id=node_id, state=SessionState.State.LIVE).count()
 
     def seen_since(self, node_id: int, since: datetime) -> list[str]:
-        from .models import SessionState
 
         return sorted(
             SessionState.objects.filter(node_id=node_id, last_seen__gte=since).values_list(
@@ -375,7 +370,6 @@ class DatabaseStore:
         )
 
     def seen_between(self, node_id: int, lo: datetime, hi: datetime) -> list[str]:
-        from .models import SessionState
 
         return sorted(
             SessionState.objects.filter(
@@ -388,7 +382,6 @@ class DatabaseStore:
 
     @contextmanager
     def gap_batch(self, limit: int = 1000) -> Iterator[list[Gap]]:
-        from .models import PendingGap
 
         with transaction.atomic():
             rows = list(
@@ -401,7 +394,6 @@ class DatabaseStore:
             PendingGap.objects.filter(pk__in=[r.pk for r in rows]).delete()
 
     def reset(self) -> None:
-        from .models import NodeState, PendingGap, SessionState
 
         SessionState.objects.all().delete()
         NodeState.objects.all().delete()

@@ -1,11 +1,13 @@
 """Celery tasks: thin, id-based, safe to run twice. Each calls a service."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.utils import timezone
 
 from .services.detection import detection_run
 from .services.disconnects import disconnect_compensate
-from .services.incidents import incident_pay_members, incident_payout_plan
+from .services.incidents import incident_notify, incident_pay_members, incident_payout_plan
 from .services.ledger_publish import ledger_publish_head
 from .services.policy import policy_current
 
@@ -24,7 +26,6 @@ def compensate_disconnect(disconnect_id: int) -> None:
 def pay_incident(incident_id: int) -> None:
     """Split an incident's payout into chunks. Re-running it (after a crash,
     or from the sweeper) plans only what is still unpaid."""
-    from datetime import timedelta
 
     threshold = timedelta(minutes=policy_current().threshold_minutes)
     for chunk in incident_payout_plan(incident_id=incident_id, threshold=threshold):
@@ -43,10 +44,6 @@ def publish_ledger_head() -> None:
 
 @shared_task(ignore_result=True)
 def notify_incident(incident_id: int, event: str) -> None:
-    from datetime import timedelta
-
-    from .services.incidents import incident_notify
 
     threshold = timedelta(minutes=policy_current().threshold_minutes)
     incident_notify(incident_id=incident_id, event=event, threshold=threshold, now=timezone.now())
-

@@ -7,12 +7,15 @@ import contextlib
 import hmac
 import time
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from kamen_portal.celery import app
 
 from . import metrics
 from .staff_gate import staff_session_allowed
@@ -40,7 +43,6 @@ def _check_database() -> str | None:
 def _check_redis() -> str | None:
     if not settings.REDIS_URL:
         return None
-    import redis
 
     try:
         client = redis.Redis.from_url(
@@ -56,7 +58,6 @@ def _check_redis() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from kamen_portal.celery import app
 
     try:
         with app.connection_for_write() as conn:
@@ -95,7 +96,6 @@ def _queue_depths() -> list[tuple[dict[str, str], float]]:
     queues = settings.CELERY_QUEUES_ALL
     if not settings.REDIS_URL:
         return [({"queue": q}, -1.0) for q in queues]
-    import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:

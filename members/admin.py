@@ -6,14 +6,17 @@ from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat import admin as celery_beat_admin
 from django_celery_beat.models import PeriodicTask
 
 from .models import EmailStatus, MemberProfile, Notification, User
-from .services import notification_retry_failed
+from .services.delivery import notification_retry_failed
 
 
 class MemberProfileInline(admin.StackedInline):
@@ -63,8 +66,6 @@ class MemberProfileAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("change membership time"))
     def adjust_time(self, obj: MemberProfile) -> str:
-        from django.urls import reverse
-        from django.utils.html import format_html
 
         url = reverse("admin:compensation_membershipadjustment_add")
         return format_html(
@@ -115,8 +116,6 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry sending the selected failed emails"), permissions=["retry"])
     def retry_failed(self, request, queryset):
-        from django.contrib import messages
-        from django.utils import timezone
 
         ids = list(queryset.filter(email_status=EmailStatus.FAILED).values_list("pk", flat=True))
         count = notification_retry_failed(ids=ids, actor=request.user, now=timezone.now())

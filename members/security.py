@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest
 
 
@@ -21,7 +22,6 @@ def client_ip(request: HttpRequest) -> str | None:
     style) appends the address it received the request from to
     X-Forwarded-For, so the client is the PROXY_COUNT-th entry from the
     right; anything further left was written by the client and is ignored."""
-    from django.conf import settings
 
     count = settings.PROXY_COUNT
     if count > 0:

@@ -2,7 +2,8 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from .models import User
-from .services import member_profile_create
+from .services.accounts import member_profile_create
+from .services.security_notices import security_notify, sign_in_record
 
 
 @receiver(post_save, sender=User, dispatch_uid="members_profile_for_new_user")
@@ -17,35 +18,26 @@ def create_profile_for_new_member(sender, instance: User, created: bool, **kwarg
 
 from allauth.account import signals as account_signals  # noqa: E402
 from allauth.mfa import signals as mfa_signals  # noqa: E402
+from axes.helpers import get_client_ip_address  # noqa: E402
 from django.contrib.auth.signals import user_logged_in  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 
 @receiver(user_logged_in, dispatch_uid="members_new_device_notice")
 def notice_new_device(sender, request, user, **kwargs) -> None:
-    from .security_notices import device_seen, security_notify
-
     if request is None:
         return
-    from axes.helpers import get_client_ip_address
-    from django.utils import timezone
-
-    from .models import SignInEvent
-
-    agent = request.META.get("HTTP_USER_AGENT", "")
     # The same client address axes uses (honours PROXY_COUNT).
-    ip = get_client_ip_address(request) or None
-    new = device_seen(user=user, user_agent=agent, ip=ip or "")
-    SignInEvent.objects.create(
-        user=user, at=timezone.now(), ip=ip, user_agent=agent[:300], new_device=new
+    sign_in_record(
+        user=user,
+        ip=get_client_ip_address(request) or None,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        now=timezone.now(),
     )
-    if new:
-        security_notify(user=user, event="new_device")
 
 
 def _notice(event: str):
     def handler(sender, request=None, user=None, **kwargs) -> None:
-        from .security_notices import security_notify
-
         if user is not None:
             security_notify(user=user, event=event)
 

@@ -5,8 +5,8 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from .exports import export_build, exports_expire, exports_sweep
-from .notifications import TransientEmailError, notification_email_send, notification_relay
+from .services.delivery import TransientEmailError, notification_email_send, notification_relay
+from .services.exports import export_build, exports_expire, exports_sweep
 
 WORKER_HEARTBEAT_KEY = "celery:worker:last_seen"
 

@@ -1,17 +1,23 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .models import User
+from .models import DataExport, ExportStatus, NotificationKind, User
 from .selectors import member_profile_for_user
-from .services import member_set_language
+from .services.accounts import member_set_language
+from .services.delivery import unsubscribe_read
+from .services.exports import ExportError, download_allowed, download_token, export_request
+from .services.preferences import inbox_mark_read, preferences_for, preferences_set
 
 _SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
@@ -55,7 +61,6 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    from django.core.paginator import Paginator
 
     rows = request.user.notifications.filter(in_inbox=True).order_by("-created_at", "-pk")
     page = Paginator(rows, 30).get_page(request.GET.get("page"))
@@ -65,7 +70,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def inbox_read(request: HttpRequest, notification_id: int | None = None) -> HttpResponse:
-    from .notifications import inbox_mark_read
 
     inbox_mark_read(user=request.user, notification_id=notification_id, now=timezone.now())
     target = request.POST.get("next") or reverse("members:inbox")
@@ -76,10 +80,6 @@ def inbox_read(request: HttpRequest, notification_id: int | None = None) -> Http
 
 @login_required
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    from django.contrib import messages
-    from django.utils.translation import gettext as _
-
-    from .notifications import preferences_for, preferences_set
 
     rows = preferences_for(user=request.user)
     if request.method == "POST":
@@ -99,7 +99,6 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """One-click unsubscribe (RFC 8058): the signed token is the authority,
     so it works from a mail client without a login; GET only asks."""
-    from .notifications import preferences_set, unsubscribe_read
 
     found = unsubscribe_read(token)
     if found is None:
@@ -108,7 +107,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return render(request, "members/unsubscribe.html", {"invalid": True}, status=404)
-    from .models import NotificationKind
 
     label = NotificationKind(kind).label
     if request.method == "POST":
@@ -119,11 +117,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 def data_export(request: HttpRequest) -> HttpResponse:
-    from django.contrib import messages
-    from django.utils.translation import gettext as _
-
-    from .exports import ExportError, download_token, export_request
-    from .models import ExportStatus
 
     if request.method == "POST":
         try:
@@ -149,10 +142,6 @@ def data_export(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def export_download(request: HttpRequest, public_id) -> HttpResponse:
-    from django.http import FileResponse, Http404
-
-    from .exports import download_allowed
-    from .models import DataExport
 
     export = DataExport.objects.filter(public_id=public_id).first()
     if export is None or not download_allowed(

@@ -2,6 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from ..models import Disconnect, LedgerEntry
+from ..selectors import appeal_deadline
 
 
 class HeartbeatItemSerializer(serializers.Serializer):
@@ -64,7 +65,6 @@ class DisconnectSerializer(serializers.ModelSerializer):
         return "incident" if obj.incident_id else "own"
 
     def get_appeal_deadline(self, obj: Disconnect) -> str | None:
-        from ..selectors import appeal_deadline
 
         deadline = appeal_deadline(disconnect=obj, policy=self.context["policy"])
         return deadline.isoformat() if deadline else None

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from members.models import MemberProfile, User
-from members.notifications import notify_many
+from members.services.notify import notify_many
 
 from .. import notices
 from ..ledger import ledger_append

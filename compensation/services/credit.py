@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from members.models import MemberProfile, MemberStatus
-from members.notifications import notify_many
+from members.services.notify import notify_many
 
 from .. import intervals as iv
 from .. import notices

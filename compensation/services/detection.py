@@ -17,7 +17,7 @@ from django.db import transaction
 from kamen_portal import metrics
 from kamen_portal.queue import enqueue_on_commit
 from members.models import MemberProfile
-from members.notifications import notify_many
+from members.services.notify import notify_many
 
 from .. import notices
 from ..models import (

@@ -6,7 +6,7 @@ from django.core import mail
 from compensation.services.credit import compensation_credit
 from compensation.tests.conftest import T0
 from members.models import EmailStatus, Notification, NotificationKind
-from members.notifications import notification_email_send
+from members.services.delivery import notification_email_send
 from members.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 
 from kamen_portal.queue import enqueue_now, enqueue_on_commit
 
-from .models import DataExport, ExportStatus, MemberProfile, Notification, NotificationKind, User
-from .notifications import Message, notify_many
+from ..models import DataExport, ExportStatus, MemberProfile, Notification, NotificationKind, User
+from .notify import Message, notify_many
 
 EXPORTS_PER_DAY = 3
 LINK_LIFETIME = timedelta(hours=24)

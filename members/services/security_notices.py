@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import KnownDevice, NotificationKind, User
-from .notifications import Message, notify_many
+from ..models import KnownDevice, NotificationKind, SignInEvent, User
+from .notify import Message, notify_many
 
 EVENTS = {
     "new_device": lambda: (
@@ -95,3 +95,15 @@ def device_seen(*, user: User, user_agent: str, ip: str) -> bool:
     except IntegrityError:
         return False
     return had_devices
+
+
+def sign_in_record(*, user: User, ip: str | None, user_agent: str, now) -> bool:
+    """Record a sign-in in the member's history; a browser not seen before
+    is a new device and the member is told by email. Returns whether it was."""
+    new = device_seen(user=user, user_agent=user_agent, ip=ip or "")
+    SignInEvent.objects.create(
+        user=user, at=now, ip=ip, user_agent=user_agent[:300], new_device=new
+    )
+    if new:
+        security_notify(user=user, event="new_device")
+    return new

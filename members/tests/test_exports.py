@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from compensation.services.credit import compensation_credit
-from members.exports import ExportError, csv_cell, export_build, export_request
 from members.models import DataExport, ExportStatus, Notification, NotificationKind
+from members.services.exports import ExportError, csv_cell, export_build, export_request
 from members.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_building_twice_builds_once():
 
 
 def test_expired_exports_lose_their_files():
-    from members.exports import exports_expire
+    from members.services.exports import exports_expire
 
     me = MemberFactory()
     export = DataExport.objects.create(user=me, requested_at=timezone.now())
@@ -172,7 +172,7 @@ def test_expired_exports_lose_their_files():
 def test_a_lost_enqueue_is_swept_and_built_and_does_not_use_up_the_quota(
     django_capture_on_commit_callbacks,
 ):
-    from members.exports import STUCK_PENDING, exports_sweep
+    from members.services.exports import STUCK_PENDING, exports_sweep
 
     me = MemberFactory()
     asked = timezone.now()
@@ -190,7 +190,7 @@ def test_a_lost_enqueue_is_swept_and_built_and_does_not_use_up_the_quota(
 
 
 def test_an_export_whose_worker_died_mid_build_is_built_again():
-    from members.exports import STUCK_BUILDING, exports_sweep
+    from members.services.exports import STUCK_BUILDING, exports_sweep
 
     me = MemberFactory()
     asked = timezone.now()

@@ -10,16 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.models import EmailStatus, Notification, NotificationKind, NotificationPreference
-from members.notifications import (
+from members.services.delivery import (
     MAX_EMAIL_ATTEMPTS,
-    Message,
     TransientEmailError,
     notification_email_send,
     notification_relay,
-    notify_many,
-    preferences_set,
     unsubscribe_token,
 )
+from members.services.notify import Message, notify_many
+from members.services.preferences import preferences_set
 from members.tests.factories import MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models import EmailStatus, Notification, NotificationKind
-from members.notifications import Message, notification_relay, notify_many
+from members.services.delivery import notification_relay
+from members.services.notify import Message, notify_many
 from members.tests.factories import MemberFactory
 from tests.workers import reset_broker_connections, start_worker, stop_worker, wait_until
 

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from members import services
+from members.services import accounts as services
 from members.models import MemberProfile, User
 from members.tests.factories import MemberFactory, StaffFactory
 

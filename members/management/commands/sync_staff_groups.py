@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from members.staff import GROUP_PERMISSIONS, staff_groups_sync
+from members.services.staff import GROUP_PERMISSIONS, staff_groups_sync
 
 
 class Command(BaseCommand):

@@ -1,11 +1,11 @@
+"""Accounts and member profiles."""
+
 import secrets
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from .audit import audit_record
-from .models import EmailStatus, MemberProfile, MemberStatus, Notification, Tier, User
-from .notifications import enqueue_emails
+from ..models import MemberProfile, MemberStatus, Tier, User
 
 _MEMBER_NO_ATTEMPTS = 20
 
@@ -51,26 +51,3 @@ def member_set_language(*, profile: MemberProfile, language: str) -> None:
     if profile.language != language:
         profile.language = language
         profile.save(update_fields=["language"])
-
-
-def notification_retry_failed(*, ids: list[int], actor: User | None, now: datetime) -> int:
-    """Send failed notification emails again (operators). Only rows still
-    failed are reset, each reset is on the audit trail, and the emails are
-    enqueued after commit. Returns how many were queued."""
-    with transaction.atomic():
-        rows = list(
-            Notification.objects.select_for_update()
-            .filter(pk__in=ids, email_status=EmailStatus.FAILED)
-            .order_by("pk")
-        )
-        Notification.objects.filter(pk__in=[n.pk for n in rows]).update(
-            email_status=EmailStatus.PENDING, email_attempts=0, email_error=""
-        )
-        for row in rows:
-            audit_record(
-                row,
-                changes={"email_status": [EmailStatus.FAILED, EmailStatus.PENDING]},
-                actor=actor,
-            )
-        enqueue_emails([n.pk for n in rows])
-    return len(rows)

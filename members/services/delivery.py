@@ -1,0 +1,189 @@
+"""Delivering notification emails.
+
+- Each email goes out at most once per successful claim: a pending -> sending
+  update that must change exactly one row. A worker that dies mid-send leaves
+  the row "sending"; the relay reclaims it after a lease, and the fixed
+  Message-ID lets mail systems drop the rare duplicate.
+- SMTP failures retry with exponential backoff and jitter, then end "failed"
+  with the error kept, visible to operators, who may retry them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from kamen_portal.queue import enqueue_now
+
+from ..audit import audit_record
+from ..models import (
+    ALWAYS_EMAILED,
+    EmailStatus,
+    Notification,
+    NotificationKind,
+    User,
+)
+from .notify import enqueue_emails
+
+logger = logging.getLogger(__name__)
+
+MAX_EMAIL_ATTEMPTS = 5
+# A claim older than this belongs to a worker that died mid-send.
+SENDING_LEASE = timedelta(minutes=10)
+# Pending this long without being sent: the enqueue after commit was lost.
+RELAY_AFTER = timedelta(minutes=1)
+UNSUBSCRIBE_SALT = "kamen.notifications.unsubscribe"
+
+
+def unsubscribe_token(*, user_id: int, kind: str) -> str:
+    return signing.dumps({"u": user_id, "k": kind}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def unsubscribe_read(token: str) -> tuple[int, str] | None:
+    """The (user, kind) a genuine unsubscribe token names, or None."""
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("k") not in NotificationKind.values:
+        return None
+    return int(data["u"]), data["k"]
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}" if path else ""
+
+
+def _email_for(notification: Notification) -> EmailMultiAlternatives:
+    user = notification.user
+    language = getattr(getattr(user, "member", None), "language", settings.LANGUAGE_CODE)
+    unsubscribe = ""
+    if notification.kind not in ALWAYS_EMAILED:
+        unsubscribe = _absolute(
+            reverse(
+                "members:unsubscribe",
+                kwargs={"token": unsubscribe_token(user_id=user.pk, kind=notification.kind)},
+            )
+        )
+    context = {
+        "notification": notification,
+        "link": _absolute(notification.url),
+        "unsubscribe": unsubscribe,
+        "portal_url": _absolute("/"),
+    }
+    with translation.override(language):
+        text = render_to_string("emails/notification.txt", context)
+        html = render_to_string("emails/notification.html", context)
+    headers = {"Message-ID": f"<notification-{notification.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"}
+    if unsubscribe:
+        # RFC 8058 one-click: mail clients POST to it without a login.
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = EmailMultiAlternatives(
+        subject=notification.title, body=text, to=[user.email], headers=headers
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+class TransientEmailError(Exception):
+    def __init__(self, retry_in: float):
+        super().__init__(f"retry in {retry_in:.0f}s")
+        self.retry_in = retry_in
+
+
+def backoff_seconds(attempt: int) -> float:
+    """30 s, 60 s, 120 s ... capped at one hour, with full jitter so a
+    recovering SMTP server is not hit by every retry at once."""
+    return random.uniform(0.5, 1.0) * min(30 * 2 ** max(attempt - 1, 0), 3600)  # noqa: S311
+
+
+def notification_email_send(*, notification_id: int, now: datetime) -> bool:
+    """Send one notification's email. True if this call sent it; False if it
+    was not pending (already sent, being sent, skipped). Raises
+    TransientEmailError when the caller should retry later."""
+    claimed = Notification.objects.filter(
+        pk=notification_id, email_status=EmailStatus.PENDING
+    ).update(email_status=EmailStatus.SENDING, email_claimed_at=now)
+    if claimed != 1:
+        return False
+    notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+    try:
+        _email_for(notification).send()
+    except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded
+        attempts = notification.email_attempts + 1
+        failed = attempts >= MAX_EMAIL_ATTEMPTS
+        Notification.objects.filter(pk=notification_id).update(
+            email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
+            email_attempts=attempts,
+            email_error=f"{type(exc).__name__}: {exc}"[:300],
+            email_claimed_at=None,
+        )
+        logger.warning(
+            "Email for notification %s failed (attempt %s)",
+            notification_id,
+            attempts,
+            exc_info=True,
+        )
+        if failed:
+            return False
+        raise TransientEmailError(backoff_seconds(attempts)) from exc
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification_id).update(
+            email_status=EmailStatus.SENT,
+            emailed_at=now,
+            email_attempts=notification.email_attempts + 1,
+        )
+    return True
+
+
+def notification_relay(*, now: datetime, limit: int = 5000) -> int:
+    """The outbox relay: re-enqueue emails whose enqueue was lost (broker down
+    at commit) and reclaim those a dead worker left "sending"."""
+    Notification.objects.filter(
+        email_status=EmailStatus.SENDING, email_claimed_at__lt=now - SENDING_LEASE
+    ).update(email_status=EmailStatus.PENDING, email_claimed_at=None)
+    ids = list(
+        Notification.objects.filter(
+            email_status=EmailStatus.PENDING,
+            email_attempts=0,
+            created_at__lt=now - RELAY_AFTER,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for start in range(0, len(ids), 500):
+        enqueue_now("members.tasks.send_notification_emails", ids[start : start + 500])
+    return len(ids)
+
+
+def notification_retry_failed(*, ids: list[int], actor: User | None, now: datetime) -> int:
+    """Send failed notification emails again (operators). Only rows still
+    failed are reset, each reset is on the audit trail, and the emails are
+    enqueued after commit. Returns how many were queued."""
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update()
+            .filter(pk__in=ids, email_status=EmailStatus.FAILED)
+            .order_by("pk")
+        )
+        Notification.objects.filter(pk__in=[n.pk for n in rows]).update(
+            email_status=EmailStatus.PENDING, email_attempts=0, email_error=""
+        )
+        for row in rows:
+            audit_record(
+                row,
+                changes={"email_status": [EmailStatus.FAILED, EmailStatus.PENDING]},
+                actor=actor,
+            )
+        enqueue_emails([n.pk for n in rows])
+    return len(rows)

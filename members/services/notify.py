@@ -1,0 +1,188 @@
+"""Recording notifications: every part of the portal tells people things
+through ``notify_many`` (or ``notify_broadcast`` for one notice to many).
+
+- A notification is recorded in the caller's transaction (so a rolled-back
+  action tells nobody) and emailed by Celery only after commit.
+- The table is the outbox: if the broker is down at commit, the relay
+  (members.services.delivery.notification_relay, on beat) enqueues it again.
+- Channels follow the member's preferences; security notices always go by email.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import translation
+
+from kamen_portal.queue import enqueue_on_commit
+
+from ..models import (
+    ALWAYS_EMAILED,
+    DEFAULT_CHANNELS,
+    EmailStatus,
+    MemberProfile,
+    Notification,
+    NotificationPreference,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Message:
+    kind: str
+    dedupe_key: str
+    # Called with the recipient's language active; returns (title, body, url).
+    render: object
+    member_id: int | None = None
+    user_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def local_time(value: datetime, tz: str | None = None) -> str:
+    """A time as members read it in notices: their zone, minute precision."""
+    import zoneinfo
+
+    from django.utils import timezone as djtz
+
+    return djtz.localtime(value, zoneinfo.ZoneInfo(tz or settings.TIME_ZONE)).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
+def channels_for(
+    user_id: int, kind: str, prefs: dict[tuple[int, str], tuple[bool, bool]]
+) -> tuple[bool, bool]:
+    email, inbox = prefs.get((user_id, kind), DEFAULT_CHANNELS.get(kind, (True, True)))
+    if kind in ALWAYS_EMAILED:
+        email = True
+    return email, inbox
+
+
+def _row(
+    *, user_id: int, kind: str, key: str, text: tuple, prefs: dict, now: datetime
+) -> Notification:
+    title, body, url = text
+    email, inbox = channels_for(user_id, kind, prefs)
+    return Notification(
+        user_id=user_id,
+        kind=kind,
+        dedupe_key=key[:120],
+        title=str(title)[:200],
+        body=str(body),
+        url=url,
+        created_at=now,
+        in_inbox=inbox,
+        email_status=EmailStatus.PENDING if email else EmailStatus.SKIPPED,
+    )
+
+
+def enqueue_emails(ids: list[int]) -> None:
+    """Email the recorded notifications after commit, 500 per task."""
+    for start in range(0, len(ids), 500):
+        enqueue_on_commit("members.tasks.send_notification_emails", ids[start : start + 500])
+
+
+def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]:
+    """Record ``messages`` in the caller's transaction; email after commit.
+    A message whose ``dedupe_key`` exists already is not recorded again."""
+    if not messages:
+        return []
+    member_ids = {m.member_id for m in messages if m.member_id is not None}
+    profiles = {
+        p.pk: p
+        for p in MemberProfile.objects.filter(pk__in=member_ids).only("pk", "user_id", "language")
+    }
+    user_ids = {m.user_id for m in messages if m.user_id is not None} | {
+        p.user_id for p in profiles.values()
+    }
+    languages = dict(
+        MemberProfile.objects.filter(user_id__in=user_ids).values_list("user_id", "language")
+    )
+    prefs = {
+        (p.user_id, p.kind): (p.email, p.inbox)
+        for p in NotificationPreference.objects.filter(
+            user_id__in=user_ids, kind__in={m.kind for m in messages}
+        )
+    }
+    rows = []
+    for message in messages:
+        user_id = message.user_id
+        if user_id is None:
+            profile = profiles.get(message.member_id)
+            if profile is None:
+                continue
+            user_id = profile.user_id
+        with translation.override(languages.get(user_id, settings.LANGUAGE_CODE)):
+            text = message.render()
+        rows.append(
+            _row(
+                user_id=user_id,
+                kind=message.kind,
+                key=message.dedupe_key,
+                text=text,
+                prefs=prefs,
+                now=now,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    enqueue_emails(
+        list(
+            Notification.objects.filter(
+                dedupe_key__in=[
+                    r.dedupe_key for r in rows if r.email_status == EmailStatus.PENDING
+                ],
+                email_status=EmailStatus.PENDING,
+            ).values_list("pk", flat=True)
+        )
+    )
+    return rows
+
+
+def notify_broadcast(
+    *, user_ids: list[int], kind: str, key_prefix: str, render, now: datetime
+) -> int:
+    """One notice to many people (an incident to everyone it affects): the
+    text is rendered once per language, rows are inserted in bulk, and emails
+    are enqueued in batches after commit. Returns the rows recorded."""
+    if not user_ids:
+        return 0
+    languages = dict(
+        MemberProfile.objects.filter(user_id__in=user_ids).values_list("user_id", "language")
+    )
+    prefs = {
+        (p.user_id, p.kind): (p.email, p.inbox)
+        for p in NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind)
+    }
+    rendered: dict[str, tuple] = {}
+    rows = []
+    for user_id in user_ids:
+        language = languages.get(user_id, settings.LANGUAGE_CODE)
+        if language not in rendered:
+            with translation.override(language):
+                rendered[language] = tuple(str(part) for part in render())
+        rows.append(
+            _row(
+                user_id=user_id,
+                kind=kind,
+                key=f"{key_prefix}:{user_id}",
+                text=rendered[language],
+                prefs=prefs,
+                now=now,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+    enqueue_emails(
+        list(
+            Notification.objects.filter(
+                user_id__in=user_ids,
+                kind=kind,
+                dedupe_key__startswith=f"{key_prefix}:",
+                email_status=EmailStatus.PENDING,
+            ).values_list("pk", flat=True)
+        )
+    )
+    return len(rows)
