@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,30 +51,6 @@ def digest(body: dict) -> str:
 
 def link(prev_hash: str, body_digest: str) -> str:
     return hashlib.sha256(f"{prev_hash}:{body_digest}".encode()).hexdigest()
-
-
-def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> list[LedgerEntry]:
-    """Chain and insert ``entries`` (unsaved) in order. Must run inside the
-    caller's transaction, after any member rows were locked: the head row is
-    locked last, so lock order is always members (by pk) then head."""
-    # ON CONFLICT DO NOTHING: safe under concurrency, and restores the genesis
-    # row should a flushed database lack it.
-    LedgerHead.objects.bulk_create([LedgerHead(pk=1)], ignore_conflicts=True)
-    head = LedgerHead.objects.select_for_update().get(pk=1)
-    seq, prev = head.seq, head.hash
-    for entry in entries:
-        seq += 1
-        entry.seq = seq
-        entry.prev_hash = prev
-        reverses_seq = entry.reverses.seq if entry.reverses_id else None
-        entry.body_digest = digest(
-            entry_body(entry, member_no=member_nos[entry.member_id], reverses_seq=reverses_seq)
-        )
-        entry.hash = link(prev, entry.body_digest)
-        prev = entry.hash
-    LedgerEntry.objects.bulk_create(entries)
-    LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev)
-    return entries
 
 
 @dataclass(frozen=True)
@@ -133,14 +108,6 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
             )
     problems.sort(key=lambda p: p.seq)
     return count, problems
-
-
-def walk_to_head(start_hash: str, digests: Iterable[str]) -> str:
-    """Follow the chain from an entry's hash over the next entries' digests."""
-    current = start_hash
-    for body_digest in digests:
-        current = link(current, body_digest)
-    return current
 
 
 @dataclass(frozen=True)

@@ -410,7 +410,3 @@ def get_store():
         _store = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else DatabaseStore()
     return _store
 
-
-def reset_store_cache() -> None:
-    global _store
-    _store = None

@@ -25,7 +25,6 @@ from members.models import MemberProfile, User
 from members.services.notify import notify_many
 
 from .. import notices
-from ..ledger import ledger_append
 from ..models import (
     AdjustmentKind,
     AdjustmentStatus,
@@ -34,6 +33,7 @@ from ..models import (
     MembershipAdjustment,
     SourceKind,
 )
+from .chain import ledger_append
 from .policy import policy_current
 
 REQUEST_PERMISSION = "compensation.add_membershipadjustment"

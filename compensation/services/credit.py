@@ -26,7 +26,6 @@ from members.services.notify import notify_many
 
 from .. import intervals as iv
 from .. import notices
-from ..ledger import ledger_append
 from ..models import (
     Claim,
     Coupon,
@@ -37,6 +36,7 @@ from ..models import (
     Policy,
     SourceKind,
 )
+from .chain import ledger_append
 from .policy import policy_current, policy_quote, policy_ratio
 
 

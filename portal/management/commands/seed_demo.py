@@ -1,14 +1,13 @@
 from datetime import timedelta
 
-from allauth.account.models import EmailAddress
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from compensation.demo import seed_compensation_history
-from members.models import MemberProfile, Tier, User
-from members.services.accounts import member_profile_create
+from members.models import Tier
+from members.selectors import member_profile_for_user
+from members.services.accounts import account_ensure, member_profile_create, membership_start
 from members.services.staff import staff_groups_sync
 
 DEMO_PASSWORD = "kamen-demo-2026"
@@ -36,23 +35,17 @@ class Command(BaseCommand):
         staff_groups_sync()
 
         for email, tier, validity in DEMO_MEMBERS:
-            user = self._user(email, is_staff=False)
-            profile = MemberProfile.objects.filter(user=user).first()
-            if profile is None:
-                profile = member_profile_create(user=user)
-            if profile.expires_at is None:
-                # Only a brand-new demo membership gets its initial period;
-                # afterwards membership time changes through the ledger alone.
-                profile.tier = tier
-                profile.expires_at = now + validity
-                profile.save(update_fields=["tier", "expires_at"])
+            user = account_ensure(email=email, password=DEMO_PASSWORD)
+            profile = member_profile_for_user(user=user) or member_profile_create(user=user)
+            # Only a brand-new demo membership gets its initial period;
+            # afterwards membership time changes through the ledger alone.
+            membership_start(profile=profile, tier=tier, expires_at=now + validity)
             self.stdout.write(
                 f"member   {email:<26} {profile.member_no}  {profile.get_tier_display()}"
             )
 
         for email, group_name, _superuser in DEMO_STAFF:
-            user = self._user(email, is_staff=True)
-            user.groups.add(Group.objects.get(name=group_name))
+            account_ensure(email=email, password=DEMO_PASSWORD, is_staff=True, groups=(group_name,))
             self.stdout.write(f"staff    {email:<26} {group_name}")
 
         token = seed_compensation_history(now=now, stdout=self.stdout)
@@ -61,17 +54,3 @@ class Command(BaseCommand):
             "Node demo-node token (new on every run; send heartbeats with "
             f"'Authorization: Bearer <token>'):\n{token}"
         )
-
-    def _user(self, email: str, *, is_staff: bool) -> User:
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, is_staff=is_staff)
-        else:
-            user.set_password(DEMO_PASSWORD)
-            user.is_staff = is_staff
-            user.is_active = True
-            user.save(update_fields=["password", "is_staff", "is_active"])
-        EmailAddress.objects.update_or_create(
-            user=user, email=email, defaults={"verified": True, "primary": True}
-        )
-        return user
