@@ -17,6 +17,7 @@ from compensation.models import MembershipAdjustment, Node, Policy
 from compensation.services.nodes import node_create
 from members.models import EmailStatus, Notification, NotificationKind, User
 from members.tests.factories import MemberFactory, StaffFactory
+from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_a_token_rotation_is_recorded_with_actor_before_after_and_the_real_clien
     operator = _staff("Operators", "ops@example.com")
     node, _token = node_create(name="sh-node-01", now=timezone.now())
     old_prefix = node.token_prefix
-    client.force_login(operator)
+    staff_login(client, operator)
     client.post(
         reverse("admin:compensation_node_changelist"),
         {"action": "rotate_tokens", "_selected_action": [node.pk]},
@@ -58,7 +59,7 @@ def test_adjustments_decisions_policy_and_retries_are_on_the_trail(client, setti
     operator = _staff("Operators", "ops@example.com")
     member = MemberFactory(membership__expires_at=timezone.now() + timedelta(days=3)).member
 
-    client.force_login(supervisor)
+    staff_login(client, supervisor)
     client.post(
         reverse("admin:compensation_membershipadjustment_add"),
         {"member_no": member.member_no, "kind": "goodwill", "minutes": "15", "reason": "Sorry"},
@@ -69,7 +70,7 @@ def test_adjustments_decisions_policy_and_retries_are_on_the_trail(client, setti
     moved = _entries_for(member).filter(action=LogEntry.Action.UPDATE).last()
     assert moved.actor == supervisor and "expires_at" in moved.changes
 
-    client.force_login(operator)
+    staff_login(client, operator)
     add = reverse("admin:compensation_policy_add")
     form = client.get(add).context["adminform"].form
     data = {k: ("" if v is None else v) for k, v in form.initial.items()}
@@ -99,14 +100,14 @@ def test_adjustments_decisions_policy_and_retries_are_on_the_trail(client, setti
 
 def test_supervisors_read_the_trail_and_reviewers_cannot(client):
     node_create(name="n1", now=timezone.now())
-    client.force_login(_staff("Supervisors", "sup@example.com"))
+    staff_login(client, _staff("Supervisors", "sup@example.com"))
     page = client.get(reverse("admin:auditlog_logentry_changelist"))
     assert page.status_code == 200 and "n1" in page.content.decode()
     entry = LogEntry.objects.first()
     assert (
         client.post(reverse("admin:auditlog_logentry_delete", args=[entry.pk])).status_code == 403
     )
-    client.force_login(_staff("Reviewers", "rev@example.com"))
+    staff_login(client, _staff("Reviewers", "rev@example.com"))
     assert client.get(reverse("admin:auditlog_logentry_changelist")).status_code == 403
 
 
