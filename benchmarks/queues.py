@@ -19,8 +19,10 @@ Two layouts on the same 2 cores, one after the other:
   consuming every queue, so the pass waits behind the bulk work.
 
 The clock runs from the declaration until the payout is done and 30 s more
-(its notices and e-mails still being recorded and sent), or until every queue
-is empty; what is still queued then is reported. Target: p99 start latency of the
+(its notices and e-mails still being recorded and sent), until every queue is
+empty, or for at most 300 s (120 with --quick); what is still queued then,
+and how much of the payout was done, is reported. Leftovers are purged before
+the next layout. Target: p99 start latency of the
 isolated layout under the beat interval (30 s).
 """
 
@@ -37,6 +39,7 @@ from .harness import (
     cpu_snapshot,
     log,
     percentile,
+    purge_task_queue,
     queued_tasks,
     start_celery_worker,
     stop_process,
@@ -46,7 +49,6 @@ from .harness import (
 
 BEAT_INTERVAL_S = 30.0
 PASS_EXPIRES_S = 25  # as the beat entry's expire_seconds
-TIMEOUT_S = 1200
 BULK_QUEUES = "payouts,notifications,exports,celery"
 
 
@@ -55,10 +57,13 @@ def params_for(args) -> dict:
         "members": args.members or (5_000 if args.quick else 100_000),
         "pass_every_s": 2.0,
         # Measured until the payout is done and this much longer (the notices
-        # and e-mails it queued still running), or until every queue is empty.
+        # and e-mails it queued still running), until every queue is empty, or
+        # for at most measure_s: the passes sampled meanwhile all ran behind
+        # (or beside) the payout, which is what is measured. On a busy machine
+        # the payout may not finish inside the window; that is reported.
         "after_payout_s": 30.0,
+        "measure_s": 120.0 if args.quick else 300.0,
         "layouts": ["isolated", "shared"],
-        "timeout_s": TIMEOUT_S,
     }
 
 
@@ -141,7 +146,14 @@ def _queues_empty() -> bool:
 def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
     from django.utils import timezone
 
-    from compensation.models import Incident, IncidentKind, IncidentScope, PayoutState
+    from compensation.models import (
+        Claim,
+        Incident,
+        IncidentKind,
+        IncidentScope,
+        PayoutState,
+        SourceKind,
+    )
     from compensation.services.incidents import incident_declare
     from compensation.tasks import detect_disconnects
     from members.models import MemberProfile, MemberStatus
@@ -162,6 +174,8 @@ def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
     listener = PassStarts()
     sent: dict[str, float] = {}
     payout_s = None
+    incident = None
+    paid = 0
     try:
         listener.start()
         cpu_before = cpu_snapshot()
@@ -178,7 +192,7 @@ def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
             actor=None,
             now=timezone.now(),
         )
-        deadline = started + params["timeout_s"]
+        deadline = started + params["measure_s"]
         next_pass = started
         next_progress = started
         while time.monotonic() < deadline:
@@ -206,8 +220,6 @@ def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
                 )
                 next_progress += 5.0
             time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{layout}: payout and its notices not done in time")
         seconds = time.monotonic() - started
         cpu = cpu_by_command(cpu_before, cpu_snapshot(), seconds)
         left = queued_tasks()
@@ -225,6 +237,14 @@ def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
         listener.stop()
         for worker in workers:
             stop_process(worker)
+        # What this layout left (an unfinished payout, queued notices) must
+        # not run in the next one, nor be swept back in by its passes.
+        purge_task_queue()
+        if incident is not None:
+            paid = Claim.objects.filter(
+                source_kind=SourceKind.INCIDENT, source_ref=str(incident.public_id)
+            ).count()
+            Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.DONE)
 
     latencies = [
         max(0.0, listener.started[tid] - at) if tid in listener.started else math.inf
@@ -239,9 +259,11 @@ def _run_layout(ctx: Context, params: dict, layout: str) -> dict:
     return {
         "layout": layout,
         "members": len(members),
-        "seconds_declaration_to_all_queues_empty": round(seconds, 1),
+        "seconds_measured": round(seconds, 1),
         "payout_seconds": round(payout_s, 1) if payout_s is not None else None,
-        "members_per_s": round(len(members) / payout_s) if payout_s else None,
+        "payout_done_in_window": payout_s is not None,
+        "members_paid_in_window": paid,
+        "members_per_s": round(paid / (payout_s or seconds)) if paid else 0,
         "passes_sent": len(sent),
         "passes_started": len(finite),
         "passes_never_started_expired": len(latencies) - len(finite),
@@ -282,6 +304,11 @@ def summary(result: dict) -> str:
         parts.append(
             f"{layout}: pass start p50 {lat['p50']} s, p99 {lat['p99']} s, max {lat['max']} s, "
             f"{r['passes_never_started_expired']}/{r['passes_sent']} expired unstarted, "
-            f"payout {r['members']:,} members in {r['payout_seconds']} s"
+            + (
+                f"payout {r['members']:,} members in {r['payout_seconds']} s"
+                if r["payout_done_in_window"]
+                else f"payout {r['members_paid_in_window']:,}/{r['members']:,} members paid "
+                f"in the {r['seconds_measured']} s measured"
+            )
         )
     return "queues: " + "; ".join(parts)
