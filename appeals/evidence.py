@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .models import EvidenceKind
+
 MAX_SCREENSHOTS = 10
 MAX_LOGS = 5
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -56,7 +58,7 @@ class EvidenceError(ValueError):
 
 @dataclass(frozen=True)
 class CleanFile:
-    kind: str  # "screenshot" or "log"
+    kind: str  # an EvidenceKind
     fmt: str
     content_type: str
     data: bytes
@@ -185,7 +187,7 @@ def _decode_screenshot(probed: _Probed) -> CleanFile:
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         image.save(out, "WEBP", quality=90)
     return CleanFile(
-        kind="screenshot",
+        kind=EvidenceKind.SCREENSHOT,
         fmt=ext,
         content_type=content_type,
         data=out.getvalue(),
@@ -217,7 +219,7 @@ def clean_log(upload) -> CleanFile:
             name, _("%(name)s is not a plain-text log.") % {"name": name}, "not_text"
         )
     return CleanFile(
-        kind="log",
+        kind=EvidenceKind.LOG,
         fmt="txt",
         content_type="text/plain; charset=utf-8",
         data=text.encode("utf-8"),

@@ -16,7 +16,7 @@ from compensation.models import Disconnect, DisconnectStatus
 from compensation.services.policy import policy_current
 from kamen_portal.http import declared_body_size
 from kamen_portal.staff_gate import staff_session_allowed
-from members.selectors import member_profile_for_user
+from members.selectors import member_profile_or_404
 
 from .bundle import build_bundle
 from .evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
@@ -55,13 +55,6 @@ def limit_body(view):
     return wrapper
 
 
-def _member_or_404(request: HttpRequest):
-    profile = member_profile_for_user(user=request.user)
-    if profile is None:
-        raise Http404
-    return profile
-
-
 def _viewer_appeal_or_404(request: HttpRequest, public_id):
     appeal = appeal_for_viewer(user=request.user, public_id=public_id)
     if appeal is None:
@@ -75,14 +68,14 @@ def _viewer_appeal_or_404(request: HttpRequest, public_id):
 
 @login_required
 def appeal_list(request: HttpRequest) -> HttpResponse:
-    member = _member_or_404(request)
+    member = member_profile_or_404(user=request.user)
     return render(request, "appeals/list.html", {"appeals": member_appeals(member=member)[:100]})
 
 
 @login_required
 @limit_body
 def appeal_new(request: HttpRequest) -> HttpResponse:
-    member = _member_or_404(request)
+    member = member_profile_or_404(user=request.user)
     now = timezone.now()
     disconnect_id = request.POST.get("disconnect") or request.GET.get("disconnect")
     disconnect = None

@@ -2,12 +2,12 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from members.selectors import member_profile_for_user
+from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm
 from .models import Incident, IncidentStatus, LedgerEntry, LedgerHead, Policy
@@ -110,16 +110,9 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _member_or_404(request: HttpRequest):
-    profile = member_profile_for_user(user=request.user)
-    if profile is None:
-        raise Http404
-    return profile
-
-
 @login_required
 def my_disconnects(request: HttpRequest) -> HttpResponse:
-    member = _member_or_404(request)
+    member = member_profile_or_404(user=request.user)
     policy = policy_current()
     page = Paginator(member_disconnects(member=member), 25).get_page(request.GET.get("page"))
     now = timezone.now()
@@ -135,7 +128,7 @@ def my_disconnects(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_compensation(request: HttpRequest) -> HttpResponse:
-    member = _member_or_404(request)
+    member = member_profile_or_404(user=request.user)
     page = Paginator(member_ledger(member=member), 25).get_page(request.GET.get("page"))
     return render(
         request,
@@ -146,7 +139,7 @@ def my_compensation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def receipt(request: HttpRequest, public_id) -> HttpResponse:
-    member = _member_or_404(request)
+    member = member_profile_or_404(user=request.user)
     # Someone else's entry is "not found", not "forbidden": ids reveal nothing.
     entry = get_object_or_404(
         LedgerEntry.objects.select_related("member", "reverses"), public_id=public_id, member=member

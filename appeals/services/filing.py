@@ -19,6 +19,7 @@ from ..models import (
     OPEN_STATUSES,
     Appeal,
     EventKind,
+    EvidenceKind,
 )
 from .common import (
     CLOCK_SKEW,
@@ -103,7 +104,7 @@ def appeal_submit(
                 "hours": policy_current().appeal_window_hours,
             },
         )
-    screenshots = sum(1 for f in files if f.kind == "screenshot")
+    screenshots = sum(1 for f in files if f.kind == EvidenceKind.SCREENSHOT)
     if screenshots == 0 and not actor.is_staff:
         raise AppealError("no_screenshot", _("Attach at least one screenshot."))
 

@@ -20,10 +20,9 @@ from ..models import (
     Appeal,
     AppealStatus,
     EventKind,
+    EvidenceKind,
 )
 from .common import AppealError, _event, _first_response, _locked, _notify, _store_evidence
-
-# Claims may not reach into the future beyond clock skew, nor be absurdly long.
 from .triage import appeal_credit_bound
 
 
@@ -82,8 +81,8 @@ def appeal_member_reply(
         raise AppealError("empty", _("Write a message or attach a file."))
     with transaction.atomic():
         appeal = _locked(appeal, OPEN_STATUSES, owner=member_user)
-        existing = appeal.evidence.filter(kind="screenshot").count()
-        if existing + sum(1 for f in files if f.kind == "screenshot") > MAX_SCREENSHOTS:
+        existing = appeal.evidence.filter(kind=EvidenceKind.SCREENSHOT).count()
+        if existing + sum(1 for f in files if f.kind == EvidenceKind.SCREENSHOT) > MAX_SCREENSHOTS:
             raise AppealError(
                 "too_many_files",
                 _("At most %(n)d screenshots per appeal.") % {"n": MAX_SCREENSHOTS},
