@@ -30,6 +30,9 @@ _REVIEWER = [
     *_READ,
     "appeals.change_appeal",
     "appeals.decide_appeal",
+    # Members who asked the assistant for a person.
+    "portal.view_supportrequest",
+    "portal.close_supportrequest",
 ]
 # The roles of DESIGN §3, each with what it needs and no more. The role ×
 # action matrix in docs/deployment.md is tested over HTTP
