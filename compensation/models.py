@@ -518,7 +518,10 @@ class MembershipAdjustment(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     member = models.ForeignKey(
-        MemberProfile, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member")
+        MemberProfile,
+        on_delete=models.PROTECT,
+        related_name="adjustments",
+        verbose_name=_("member"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=AdjustmentKind.choices)
     # Signed: positive adds time, negative takes it away (debits).

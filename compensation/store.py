@@ -409,4 +409,3 @@ def get_store():
     if _store is None:
         _store = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else DatabaseStore()
     return _store
-

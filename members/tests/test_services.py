@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from members.services import accounts as services
 from members.models import MemberProfile, User
+from members.services import accounts as services
 from members.tests.factories import MemberFactory, StaffFactory
 
 
