@@ -183,7 +183,7 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_CHANGE_EMAIL = True
-# Our own security notices replace allauth's (members/security_notices.py).
+# Our own security notices replace allauth's (members/services/security_notices.py).
 ACCOUNT_EMAIL_NOTIFICATIONS = False
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
