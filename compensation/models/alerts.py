@@ -1,5 +1,5 @@
 """Alerts from the operators' monitoring (Prometheus Alertmanager) and the
-incidents they opened. Imported by ``compensation.models``; written only by
+incidents they opened. Part of ``compensation.models``; written only by
 ``compensation.services.incidents``."""
 
 from django.db import models

@@ -1,0 +1,63 @@
+"""Models of the compensation app, one module per subdomain: nodes,
+policy, incidents, disconnects, the ledger (with claims, coupons and staff
+adjustments), the embedded heartbeat store and monitoring alerts."""
+
+from .alerts import AlertLink
+from .disconnects import Disconnect, DisconnectStatus, Outcome
+from .heartbeats import NodeState, PendingGap, SessionState
+from .incidents import (
+    Incident,
+    IncidentKind,
+    IncidentMember,
+    IncidentScope,
+    IncidentStatus,
+    PayoutState,
+)
+from .ledger import (
+    GENESIS_HASH,
+    AdjustmentKind,
+    AdjustmentStatus,
+    AppendOnlyQuerySet,
+    Claim,
+    Coupon,
+    CoveredSpan,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    LedgerKind,
+    MembershipAdjustment,
+    SourceKind,
+)
+from .nodes import Node
+from .policy import Policy
+
+__all__ = [
+    "AdjustmentKind",
+    "AdjustmentStatus",
+    "AlertLink",
+    "AppendOnlyQuerySet",
+    "Claim",
+    "Coupon",
+    "CoveredSpan",
+    "Disconnect",
+    "DisconnectStatus",
+    "GENESIS_HASH",
+    "Incident",
+    "IncidentKind",
+    "IncidentMember",
+    "IncidentScope",
+    "IncidentStatus",
+    "LedgerCheckpoint",
+    "LedgerEntry",
+    "LedgerHead",
+    "LedgerKind",
+    "MembershipAdjustment",
+    "Node",
+    "NodeState",
+    "Outcome",
+    "PayoutState",
+    "PendingGap",
+    "Policy",
+    "SessionState",
+    "SourceKind",
+]

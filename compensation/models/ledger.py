@@ -1,0 +1,270 @@
+"""The append-only, hash-chained ledger, the claims behind it, coupons and
+staff adjustments of membership time."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from members.models import MemberProfile
+
+from .disconnects import Outcome
+from .policy import Policy
+
+GENESIS_HASH = "0" * 64
+
+
+class SourceKind(models.TextChoices):
+    DISCONNECT = "disconnect", _("Own disconnect")
+    INCIDENT = "incident", _("Incident")
+    APPEAL = "appeal", _("Approved appeal")
+    MANUAL = "manual", _("Staff adjustment")
+
+
+class LedgerKind(models.TextChoices):
+    CREDIT = "credit", _("Credit")
+    REVERSAL = "reversal", _("Reversal")
+    ADJUSTMENT = "adjustment", _("Staff adjustment")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Ledger rows are append-only: write a reversal entry instead.")
+
+    def delete(self):
+        raise TypeError("Ledger rows are append-only: write a reversal entry instead.")
+
+
+class LedgerEntry(models.Model):
+    """One line of the append-only, hash-chained compensation ledger.
+
+    ``hash = sha256(prev_hash + ":" + body_digest)`` where ``body_digest`` is
+    the SHA-256 of the entry's canonical JSON; see compensation/ledger.py.
+    """
+
+    seq = models.PositiveBigIntegerField(_("sequence"), unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(MemberProfile, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(_("kind"), max_length=16, choices=LedgerKind.choices)
+    minutes = models.IntegerField(_("minutes"))
+    source_kind = models.CharField(_("source"), max_length=16, choices=SourceKind.choices)
+    source_ref = models.CharField(_("source reference"), max_length=64)
+    covered_start = models.DateTimeField(_("covered from"), null=True, blank=True)
+    covered_end = models.DateTimeField(_("covered until"), null=True, blank=True)
+    policy_version = models.PositiveIntegerField(_("policy version"))
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    expires_before = models.DateTimeField(_("expiry before"), null=True)
+    expires_after = models.DateTimeField(_("expiry after"), null=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    body_digest = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-seq"]
+        permissions = [("reverse_ledgerentry", _("Can reverse ledger entries"))]
+        indexes = [models.Index(fields=["member", "-seq"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.minutes:+d} min"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Ledger rows are append-only: write a reversal entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Ledger rows are append-only: write a reversal entry instead.")
+
+
+class CoveredSpan(models.Model):
+    """Lost time already accounted for a member: the union rule reads these."""
+
+    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="+")
+    entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, null=True, related_name="spans"
+    )
+    claim = models.ForeignKey("Claim", on_delete=models.PROTECT, related_name="spans")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "start"])]
+
+
+class LedgerHead(models.Model):
+    """Singleton row locked to extend the chain one writer at a time."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+
+class LedgerCheckpoint(models.Model):
+    """A published chain head: once public, a rewrite below it is detectable."""
+
+    seq = models.PositiveBigIntegerField(_("sequence"))
+    hash = models.CharField(_("head hash"), max_length=64)
+    published_at = models.DateTimeField(_("published at"), unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("published ledger head")
+        verbose_name_plural = _("published ledger heads")
+        ordering = ["-published_at"]
+
+
+class Claim(models.Model):
+    """The idempotent record of one compensation decision (credited or not).
+
+    Its unique key is what makes retried tasks, double clicks and concurrent
+    approvals harmless: the second caller finds the first one's decision.
+    """
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="claims")
+    source_kind = models.CharField(_("source"), max_length=16, choices=SourceKind.choices)
+    source_ref = models.CharField(_("source reference"), max_length=64)
+    requested = models.JSONField(_("claimed intervals"), default=list)
+    paid = models.JSONField(_("newly covered intervals"), default=list)
+    lost_seconds = models.PositiveIntegerField(default=0)
+    raw_minutes = models.PositiveIntegerField(default=0)
+    event_capped_minutes = models.PositiveIntegerField(default=0)
+    window_capped_minutes = models.PositiveIntegerField(default=0)
+    credited_minutes = models.PositiveIntegerField(default=0)
+    ratio = models.DecimalField(max_digits=4, decimal_places=2)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="+")
+    entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="claim"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("compensation decision")
+        verbose_name_plural = _("compensation decisions")
+        indexes = [
+            models.Index(fields=["member", "created_at"]),
+            models.Index(fields=["source_kind", "source_ref", "member"]),
+        ]
+
+    @property
+    def withheld_minutes(self) -> int:
+        return self.event_capped_minutes + self.window_capped_minutes
+
+
+class Coupon(models.Model):
+    """Granted for frequent disconnects under the policy's coupon rule."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="coupons")
+    code = models.CharField(_("code"), max_length=24, unique=True)
+    value = models.DecimalField(_("value (CNY)"), max_digits=8, decimal_places=2)
+    issued_at = models.DateTimeField(_("issued at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    policy_version = models.PositiveIntegerField(_("policy version"))
+    reason = models.CharField(_("reason"), max_length=200)
+    redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AdjustmentKind(models.TextChoices):
+    GOODWILL = "goodwill", _("Goodwill credit")
+    CORRECTION = "correction", _("Correction")
+    DEBIT = "debit", _("Debit of a mistaken credit")
+
+
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a second supervisor")
+    APPLIED = "applied", _("Applied")
+    REJECTED = "rejected", _("Rejected")
+
+
+class MembershipAdjustment(models.Model):
+    """A staff change of a member's time: the only way staff move
+    ``expires_at``. Applied through a ledger entry of kind ``adjustment``;
+    above the reviewer limit it waits for a second supervisor."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    member = models.ForeignKey(
+        MemberProfile,
+        on_delete=models.PROTECT,
+        related_name="adjustments",
+        verbose_name=_("member"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=AdjustmentKind.choices)
+    # Signed: positive adds time, negative takes it away (debits).
+    minutes = models.IntegerField(_("minutes"))
+    reason = models.CharField(_("reason"), max_length=300)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=AdjustmentStatus.choices,
+        default=AdjustmentStatus.PENDING,
+        editable=False,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True, editable=False)
+    decision_note = models.CharField(_("decision note"), max_length=300, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        editable=False,
+        verbose_name=_("ledger entry"),
+    )
+
+    class Meta:
+        verbose_name = _("membership time adjustment")
+        verbose_name_plural = _("membership time adjustments")
+        ordering = ["-requested_at"]
+        permissions = [
+            (
+                "approve_membershipadjustment",
+                _("Can approve adjustments above the reviewer limit (second person)"),
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(minutes=0), name="adjustment_moves_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes:+d} min · {self.member_id}"
