@@ -82,7 +82,7 @@ class StaffFilingForm(forms.ModelForm):
 
     member_no = forms.RegexField(
         label=_("Member number"),
-        regex=r"\AKM\d{8}\Z",
+        regex=r"\AKM[0-9]{8}\Z",
         error_messages={"invalid": _("A member number is KM followed by 8 digits.")},
     )
     screenshot = forms.FileField(label=_("Screenshot (optional)"), required=False)

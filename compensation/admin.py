@@ -345,7 +345,7 @@ class AdjustmentForm(forms.ModelForm):
 
     member_no = forms.RegexField(
         label=_("Member number"),
-        regex=r"\AKM\d{8}\Z",
+        regex=r"\AKM[0-9]{8}\Z",
         error_messages={"invalid": _("A member number is KM followed by 8 digits.")},
     )
     minutes = forms.IntegerField(

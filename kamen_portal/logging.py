@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from celery import signals
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestIdFilter(logging.Filter):
@@ -48,7 +48,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _SANE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SANE.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
@@ -70,7 +70,7 @@ def _adopt_request_id(task=None, **kwargs) -> None:
     value = getattr(request, "request_id", None) or (getattr(request, "headers", None) or {}).get(
         "request_id"
     )
-    request_id_var.set(value if isinstance(value, str) and _SANE.match(value) else "-")
+    request_id_var.set(value if isinstance(value, str) and _SANE.fullmatch(value) else "-")
 
 
 @signals.task_postrun.connect(weak=False, dispatch_uid="kamen_request_id_done")

@@ -12,7 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from kamen_portal.storage import PrivateStorage
 
-MEMBER_NO_PATTERN = r"^KM\d{8}$"
+# \Z, not $ (which also matches before a trailing newline), and ASCII digits
+# (\d takes any Unicode digit). PostgreSQL's regex engine knows \Z too.
+MEMBER_NO_PATTERN = r"^KM[0-9]{8}\Z"
 
 
 class UserManager(BaseUserManager):

@@ -123,7 +123,7 @@ class AlertSerializer(serializers.Serializer):
     )
     startsAt = serializers.DateTimeField()  # noqa: N815 - Alertmanager's field names
     endsAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
-    fingerprint = serializers.RegexField(r"^[0-9A-Za-z]{1,64}$")
+    fingerprint = serializers.RegexField(r"^[0-9A-Za-z]{1,64}\Z")
     generatorURL = serializers.CharField(required=False, allow_blank=True)  # noqa: N815
 
 

@@ -15,7 +15,7 @@ class Node(models.Model):
         _("name"),
         max_length=64,
         unique=True,
-        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
+        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")],
         help_text=_("Letters, digits, dot, dash and underscore, e.g. sh-node-01."),
     )
     description = models.CharField(_("description"), max_length=200, blank=True)

@@ -60,3 +60,30 @@ def test_membership_activity_follows_expiry():
     assert profile.remaining(now=now) == timedelta(hours=3)
     assert not profile.membership_is_active(now=now + timedelta(hours=4))
     assert profile.remaining(now=now + timedelta(hours=4)) == timedelta(0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", ["KM12345678\n", "KM１２３４５６７８", "KM1234567"])
+def test_a_member_number_must_be_exactly_km_and_eight_ascii_digits(number):
+    from django.core.exceptions import ValidationError
+    from django.db import DataError, IntegrityError, transaction
+
+    profile = MemberFactory().member
+    profile.member_no = number
+    with pytest.raises(ValidationError) as refused:
+        profile.full_clean()
+    assert "member_no" in refused.value.message_dict
+    # The database refuses it too (the constraint, or the column's length).
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        MemberProfile.objects.filter(pk=profile.pk).update(member_no=number)
+
+
+@pytest.mark.django_db
+def test_a_node_name_with_a_trailing_newline_is_refused():
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from compensation.services.nodes import node_create
+
+    with pytest.raises(ValidationError):
+        node_create(name="sh-node-01\n", now=timezone.now())
