@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Count, QuerySet, Sum
 
@@ -40,7 +40,7 @@ def appeal_deadline(*, disconnect: Disconnect, policy: Policy) -> datetime | Non
     """Appeals are open until the policy's window after the disconnect ends."""
     if disconnect.status != DisconnectStatus.CLOSED or disconnect.ended_at is None:
         return None
-    return disconnect.ended_at + timedelta(hours=policy.appeal_window_hours)
+    return policy.appeal_deadline(disconnect.ended_at)
 
 
 def public_incidents() -> QuerySet[Incident]:

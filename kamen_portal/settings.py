@@ -356,6 +356,8 @@ SPECTACULAR_SETTINGS = {
         "AppealStatusEnum": "appeals.models.AppealStatus",
         "DisconnectStatusEnum": "compensation.models.DisconnectStatus",
         "MemberStatusEnum": "members.models.MemberStatus",
+        # The member's preferred language and the assistant's answer language.
+        "LanguageEnum": [code for code, _name in LANGUAGES],
     },
 }
 

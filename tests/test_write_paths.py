@@ -28,7 +28,7 @@ ALLOWED = {
     # Django's user manager contract: create_user() saves the user it builds.
     "members/models.py": "UserManager._create_user",
     # The append-only guard: LedgerEntry.save refuses updates, then saves.
-    "compensation/models.py": "LedgerEntry.save",
+    "compensation/models/ledger.py": "LedgerEntry.save",
     # The heartbeat store backend (embedded mode): hot per-session state that
     # only the ingest and detection services drive, not domain records.
     "compensation/store.py": "DatabaseStore",

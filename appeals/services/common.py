@@ -77,7 +77,7 @@ def _notify(appeal: Appeal, kind: str, title: str, body: str, *, now: datetime, 
 
 def appeal_deadline(*, end: datetime) -> datetime:
     """Policy: appeals are open until the window after the disconnect ends."""
-    return end + timedelta(hours=policy_current().appeal_window_hours)
+    return policy_current().appeal_deadline(end)
 
 
 def _store_evidence(appeal: Appeal, files: list[CleanFile], *, actor, now) -> list[Evidence]:

@@ -1,5 +1,6 @@
 """Versions of the published compensation policy."""
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -92,3 +93,8 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return _("Policy v%(version)s") % {"version": self.version}
+
+    def appeal_deadline(self, end: datetime) -> datetime:
+        """The one home of the rule: appeals are open until the window after
+        the disconnect (or claimed span) ends."""
+        return end + timedelta(hours=self.appeal_window_hours)

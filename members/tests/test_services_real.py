@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from members import services
 from members.models import MemberProfile, User
+from members.services import accounts as services
 from members.tasks import WORKER_HEARTBEAT_KEY, record_worker_heartbeat
 from tests.workers import start_worker, stop_worker, wait_until
 

@@ -52,8 +52,12 @@ def test_member_asks_the_panel_in_chinese_and_english(page, live_server, shots):
     english = _ask(page, "why did I only get 15 minutes credited?")
     assert "15 min" in english.inner_text() and "14 min" in english.inner_text()
     assert english.locator(f"a[href='{receipt}']").count() == 1
-    english.locator("button[aria-label='Yes, helpful']").click()
-    english.get_by_text("Thank you for the feedback.").wait_for()
+    # The panel's labels follow the page language (Chinese here): read them
+    # from the panel instead of assuming English.
+    texts = page.locator("[data-text-yes]").first
+    yes, thanks = texts.get_attribute("data-text-yes"), texts.get_attribute("data-text-thanks")
+    english.locator(f"button[aria-label='{yes}']").click()
+    english.get_by_text(thanks).wait_for()
     shots(page, "61-assistant-panel-english")
     assert page.console_errors == []
 
