@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MemberProfile
+from members.forms import MemberNumberField
 
 from .evidence import EvidenceError, clean_uploads
 from .models import OPEN_STATUSES, Appeal, ReasonTemplate, overdue_q
@@ -80,11 +80,7 @@ class StaffFilingForm(forms.ModelForm):
     error with the typed text kept, inside the admin's transaction. The
     filed appeal lives on this form, never on the shared ModelAdmin."""
 
-    member_no = forms.RegexField(
-        label=_("Member number"),
-        regex=r"\AKM[0-9]{8}\Z",
-        error_messages={"invalid": _("A member number is KM followed by 8 digits.")},
-    )
+    member_no = MemberNumberField()
     screenshot = forms.FileField(label=_("Screenshot (optional)"), required=False)
 
     actor = None  # the staff user, bound by AppealAdmin.get_form
@@ -100,13 +96,9 @@ class StaffFilingForm(forms.ModelForm):
         # instance has no member yet.
         pass
 
-    def clean_member_no(self):
-        number = self.cleaned_data["member_no"]
-        member = MemberProfile.objects.filter(member_no=number).first()
-        if member is None:
-            raise forms.ValidationError(_("No member has this number."))
-        self.member = member
-        return number
+    @property
+    def member(self):
+        return self.cleaned_data.get("member_no")
 
     def clean(self):
         data = super().clean()

@@ -5,7 +5,7 @@ from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MemberProfile
+from members.forms import MemberNumberField
 
 from .models import (
     AdjustmentKind,
@@ -343,11 +343,7 @@ class LedgerCheckpointAdmin(ReadOnlyAdmin):
 class AdjustmentForm(forms.ModelForm):
     """A supervisor asks for a change of a member's time, with a reason."""
 
-    member_no = forms.RegexField(
-        label=_("Member number"),
-        regex=r"\AKM[0-9]{8}\Z",
-        error_messages={"invalid": _("A member number is KM followed by 8 digits.")},
-    )
+    member_no = MemberNumberField()
     minutes = forms.IntegerField(
         label=_("Minutes"),
         min_value=1,
@@ -363,13 +359,9 @@ class AdjustmentForm(forms.ModelForm):
         fields = ["kind", "reason"]
         widgets = {"reason": forms.Textarea(attrs={"rows": 3})}
 
-    def clean_member_no(self):
-        number = self.cleaned_data["member_no"]
-        member = MemberProfile.objects.filter(member_no=number).first()
-        if member is None:
-            raise forms.ValidationError(_("No member has this number."))
-        self.member = member
-        return number
+    @property
+    def member(self):
+        return self.cleaned_data.get("member_no")
 
     def clean_reason(self):
         reason = (self.cleaned_data.get("reason") or "").strip()
@@ -379,7 +371,7 @@ class AdjustmentForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        member = getattr(self, "member", None)
+        member = self.member
         if data.get("kind") == AdjustmentKind.DEBIT and member and member.expires_at is None:
             self.add_error("kind", _("This member has no membership time to take away."))
         return data

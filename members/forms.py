@@ -16,6 +16,9 @@ from allauth.mfa.base import forms as mfa_forms
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.contrib.auth.signals import user_login_failed
+from django.utils.translation import gettext_lazy as _
+
+from .models import MemberProfile
 
 
 class _AxesCodeMixin:
@@ -46,3 +49,22 @@ class AuthenticateForm(_AxesCodeMixin, mfa_forms.AuthenticateForm):
 
 class ReauthenticateForm(_AxesCodeMixin, mfa_forms.ReauthenticateForm):
     """The code asked of a signed-in session, e.g. before the admin opens."""
+
+
+class MemberNumberField(forms.RegexField):
+    """A member number typed by staff (KM and 8 ASCII digits), cleaned to
+    the member it names; used wherever staff act for a member in admin."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Member number"))
+        kwargs.setdefault(
+            "error_messages", {"invalid": _("A member number is KM followed by 8 digits.")}
+        )
+        super().__init__(regex=r"\AKM[0-9]{8}\Z", **kwargs)
+
+    def clean(self, value):
+        number = super().clean(value)
+        member = MemberProfile.objects.filter(member_no=number).select_related("user").first()
+        if member is None:
+            raise forms.ValidationError(_("No member has this number."), code="unknown_member")
+        return member
