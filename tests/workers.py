@@ -65,6 +65,23 @@ def wait_until(predicate, timeout: float = 60.0) -> bool:
     return False
 
 
+def broker_drained(url: str, *, count_unacked: bool = True) -> bool:
+    """Every queue of the broker is empty and no message is still being
+    worked on (late-acked messages stay in Redis's "unacked" hash until the
+    task finishes): what "the duplicate ran too" means, without a sleep.
+    After a worker was killed its message stays unacked until the visibility
+    timeout: then pass ``count_unacked=False`` and stop the worker warmly,
+    which finishes what it took."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        waiting = sum(client.llen(q) for q in settings.CELERY_QUEUES_ALL)
+        return waiting == 0 and (not count_unacked or client.hlen("unacked") == 0)
+    finally:
+        client.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

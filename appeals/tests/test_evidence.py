@@ -128,8 +128,9 @@ def test_logs_must_be_plain_text():
         ("page.txt", b"<html><body>x</body></html>"),
         ("x.log", b"%PDF-1.4"),
     ]:
-        with pytest.raises(EvidenceError):
+        with pytest.raises(EvidenceError) as refused:
             clean_log(upload(name, data, "text/plain"))
+        assert (refused.value.code, refused.value.filename) == ("not_text", name)
     with pytest.raises(EvidenceError) as info:
         clean_log(upload("long.log", b"a" * (2 * 1024 * 1024 + 1), "text/plain"))
     assert info.value.code == "too_large"
@@ -151,8 +152,10 @@ def test_file_names_are_made_safe_for_display(raw, expected):
 
 
 def test_at_least_one_screenshot_and_at_most_ten():
-    with pytest.raises(EvidenceError):
+    with pytest.raises(EvidenceError) as refused:
         clean_uploads(screenshots=[], logs=[], require_screenshot=True)
-    with pytest.raises(EvidenceError):
+    assert refused.value.code == "no_screenshot"
+    with pytest.raises(EvidenceError) as refused:
         clean_uploads(screenshots=[upload() for _ in range(11)], logs=[], require_screenshot=True)
+    assert refused.value.code == "too_many_files"
     assert len(clean_uploads(screenshots=[upload()], logs=[], require_screenshot=True)) == 1

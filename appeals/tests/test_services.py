@@ -64,8 +64,9 @@ def test_deadline_is_named_in_the_members_own_time_zone(file_appeal, member, now
 
 
 def test_staff_may_file_late_with_a_recorded_reason(file_appeal, member, supervisor, reviewer):
-    with pytest.raises(AppealError):
+    with pytest.raises(AppealError) as refused:
         file_appeal(start_ago=3000, end_ago=2000, actor=reviewer, late_reason="phone call")
+    assert refused.value.code == "window_closed"  # a reviewer may not file late
     appeal = file_appeal(
         start_ago=3000, end_ago=2000, actor=supervisor, late_reason="member phoned the hotline"
     )
@@ -242,8 +243,9 @@ def test_credit_above_the_reviewer_limit_needs_a_supervisor(
 
 def test_partly_approving_needs_a_reason(file_appeal, reviewer, now):
     appeal = file_appeal()
-    with pytest.raises(AppealError):
+    with pytest.raises(AppealError) as refused:
         appeal_approve(appeal=appeal, staff=reviewer, minutes=10, reason="", now=now, partly=True)
+    assert refused.value.code == "reason_required"
     appeal = appeal_approve(
         appeal=appeal,
         staff=reviewer,
@@ -257,8 +259,9 @@ def test_partly_approving_needs_a_reason(file_appeal, reviewer, now):
 
 def test_rejecting_needs_a_reason_and_allows_mediation(file_appeal, reviewer, now):
     appeal = file_appeal()
-    with pytest.raises(AppealError):
+    with pytest.raises(AppealError) as refused:
         appeal_reject(appeal=appeal, staff=reviewer, reason="  ", now=now)
+    assert refused.value.code == "reason_required"
     appeal = appeal_reject(
         appeal=appeal, staff=reviewer, reason="No disconnect in our records.", now=now
     )
@@ -286,17 +289,20 @@ def test_withdrawn_appeals_cannot_be_decided(file_appeal, reviewer, now):
         lambda: appeal_reject(appeal=appeal, staff=reviewer, reason="x", now=now),
         lambda: appeal_withdraw(appeal=appeal, member_user=appeal.member.user, now=now),
     ):
-        with pytest.raises(AppealError):
+        with pytest.raises(AppealError) as refused:
             action()
+        assert refused.value.code == "conflict"
 
 
 def test_another_member_cannot_act_on_my_appeal(file_appeal, now):
     appeal = file_appeal()
     other = MemberFactory().member
-    with pytest.raises(AppealError):
+    with pytest.raises(AppealError) as refused:
         appeal_withdraw(appeal=appeal, member_user=other.user, now=now)
-    with pytest.raises(AppealError):
+    assert refused.value.code == "not_found"  # no oracle for other members' appeals
+    with pytest.raises(AppealError) as refused:
         appeal_escalate(appeal=appeal, member_user=other.user, now=now + timedelta(days=2))
+    assert refused.value.code == "not_found"
 
 
 def test_every_step_notifies_the_member(

@@ -3,7 +3,6 @@ killed with SIGKILL in the middle of an incident payout. Each test runs its
 own throwaway redis-server and real worker processes against the test
 database (so PostgreSQL: an in-memory SQLite is invisible to a subprocess)."""
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +23,13 @@ from compensation.services.incidents import incident_declare
 from compensation.services.ingest import heartbeats_ingest
 from compensation.services.nodes import node_create
 from members.tests.factories import MemberFactory
-from tests.workers import reset_broker_connections, start_worker, stop_worker, wait_until
+from tests.workers import (
+    broker_drained,
+    reset_broker_connections,
+    start_worker,
+    stop_worker,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -66,7 +71,8 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
         assert wait_until(lambda: LedgerEntry.objects.filter(member=member).exists()), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
-        time.sleep(1.0)  # let the duplicate enqueue run too
+        # The duplicate enqueue has run too once the broker is drained.
+        assert wait_until(lambda: broker_drained(broker.url))
     finally:
         stop_worker(worker)
     assert LedgerEntry.objects.filter(member=member).count() == 1
@@ -120,7 +126,8 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
             timeout=120,
         )
         assert done, log2.read_text()[-3000:]
-        time.sleep(1.0)
+        # Queued duplicates consumed; the warm stop below finishes the last.
+        assert wait_until(lambda: broker_drained(broker.url, count_unacked=False))
     finally:
         stop_worker(worker)
     assert LedgerEntry.objects.count() == 3000
