@@ -10,17 +10,17 @@ from django.utils.translation import gettext_lazy as _
 
 from members.forms import MemberNumberField
 
-from .evidence import EvidenceError, clean_uploads
+from .evidence import EvidenceError
 from .models import OPEN_STATUSES, Appeal, ReasonTemplate, overdue_q
 from .selectors import appeal_context_records
 from .services import (
     AppealError,
     appeal_approve,
     appeal_assign,
+    appeal_file,
     appeal_reject,
     appeal_request_info,
     appeal_staff_message,
-    appeal_submit,
 )
 
 ACTIONS = [
@@ -74,7 +74,7 @@ class DecisionForm(forms.ModelForm):
 class StaffFilingForm(forms.ModelForm):
     """Staff open an appeal for a member (after the deadline with a reason).
 
-    The appeal is filed by ``appeal_submit`` while the form is cleaned, so
+    The appeal is filed by ``appeal_file`` while the form is cleaned, so
     everything the service refuses (outside the window without a reason, a
     file that is not an image, an open disconnect) comes back as a form
     error with the typed text kept, inside the admin's transaction. The
@@ -92,7 +92,7 @@ class StaffFilingForm(forms.ModelForm):
         fields = ["claimed_start", "claimed_end", "service", "description", "late_reason"]
 
     def _post_clean(self):
-        # The appeal is built by appeal_submit (in clean); the half-made
+        # The appeal is built by appeal_file (in clean); the half-made
         # instance has no member yet.
         pass
 
@@ -109,16 +109,15 @@ class StaffFilingForm(forms.ModelForm):
             return data
         upload = data.get("screenshot")
         try:
-            files = clean_uploads(
-                screenshots=[upload] if upload else [], logs=[], require_screenshot=False
-            )
-            self.filed = appeal_submit(
+            self.filed = appeal_file(
+                screenshots=[upload] if upload else [],
+                logs=[],
+                require_screenshot=False,
                 member=self.member,
                 actor=self.actor,
                 claimed_start=data["claimed_start"],
                 claimed_end=data["claimed_end"],
                 description=data["description"],
-                files=files,
                 submission_token=uuid.uuid4(),
                 now=timezone.now(),
                 service=data.get("service", ""),

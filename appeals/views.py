@@ -19,7 +19,7 @@ from kamen_portal.staff_gate import staff_session_allowed
 from members.selectors import member_profile_or_404
 
 from .bundle import build_bundle
-from .evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
+from .evidence import MAX_REQUEST_BYTES, EvidenceError
 from .forms import AppealForm, ReplyForm
 from .models import AppealStatus
 from .selectors import appeal_for_viewer, member_appeals
@@ -28,8 +28,8 @@ from .services import (
     appeal_can_escalate,
     appeal_deadline,
     appeal_escalate,
-    appeal_member_reply,
-    appeal_submit,
+    appeal_file,
+    appeal_reply,
     appeal_withdraw,
 )
 
@@ -113,10 +113,9 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            files = clean_uploads(
-                screenshots=data["screenshots"], logs=data["logs"], require_screenshot=True
-            )
-            appeal = appeal_submit(
+            appeal = appeal_file(
+                screenshots=data["screenshots"],
+                logs=data["logs"],
                 member=member,
                 actor=request.user,
                 claimed_start=data.get("claimed_start")
@@ -124,7 +123,6 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
                 claimed_end=data.get("claimed_end")
                 or (disconnect.ended_at if disconnect else None),
                 description=data["description"],
-                files=files,
                 submission_token=data["submission_token"],
                 now=now,
                 disconnect=disconnect,
@@ -176,16 +174,12 @@ def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
             raise Http404
         if form.is_valid():
             try:
-                files = clean_uploads(
+                appeal_reply(
                     screenshots=form.cleaned_data["screenshots"],
                     logs=form.cleaned_data["logs"],
-                    require_screenshot=False,
-                )
-                appeal_member_reply(
                     appeal=appeal,
                     member_user=request.user,
                     message=form.cleaned_data["message"],
-                    files=files,
                     now=now,
                 )
             except (EvidenceError, AppealError) as exc:

@@ -13,9 +13,9 @@ from kamen_portal.api import FormParser, JSONObjectParser, MultiPartParser, erro
 from kamen_portal.http import declared_body_size
 from members.api.views import MemberMixin
 
-from ..evidence import MAX_REQUEST_BYTES, EvidenceError, clean_uploads
+from ..evidence import MAX_REQUEST_BYTES, EvidenceError
 from ..selectors import appeal_for_viewer, member_appeals
-from ..services import AppealError, appeal_member_reply, appeal_submit, appeal_withdraw
+from ..services import AppealError, appeal_file, appeal_reply, appeal_withdraw
 from .serializers import (
     AppealCreateSerializer,
     AppealDetailSerializer,
@@ -135,18 +135,14 @@ class AppealListCreateView(MemberMixin, generics.ListAPIView):
             )
         node = Node.objects.filter(name=data["node"]).first() if data.get("node") else None
         try:
-            files = clean_uploads(
+            appeal = appeal_file(
                 screenshots=data.get("screenshots", []),
                 logs=data.get("logs", []),
-                require_screenshot=True,
-            )
-            appeal = appeal_submit(
                 member=member,
                 actor=request.user,
                 claimed_start=data.get("claimed_start"),
                 claimed_end=data.get("claimed_end"),
                 description=data["description"],
-                files=files,
                 submission_token=data.get("submission_token") or uuid.uuid4(),
                 now=timezone.now(),
                 disconnect=disconnect,
@@ -213,16 +209,12 @@ class AppealReplyView(_OwnAppealView):
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         try:
-            files = clean_uploads(
+            appeal = appeal_reply(
                 screenshots=data.get("screenshots", []),
                 logs=data.get("logs", []),
-                require_screenshot=False,
-            )
-            appeal = appeal_member_reply(
                 appeal=appeal,
                 member_user=request.user,
                 message=data.get("message", ""),
-                files=files,
                 now=timezone.now(),
             )
         except (AppealError, EvidenceError) as exc:

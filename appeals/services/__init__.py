@@ -8,7 +8,7 @@ audit trail and the member's timeline) in the same transaction.
 """
 
 from .common import CLOCK_SKEW, MAX_CLAIM_SPAN, AppealError, appeal_deadline
-from .filing import appeal_submit
+from .filing import appeal_file, appeal_submit
 from .triage import Triage, appeal_credit_bound
 from .workflow import (
     appeal_approve,
@@ -17,6 +17,7 @@ from .workflow import (
     appeal_escalate,
     appeal_member_reply,
     appeal_reject,
+    appeal_reply,
     appeal_request_info,
     appeal_staff_message,
     appeal_withdraw,
@@ -33,8 +34,10 @@ __all__ = [
     "appeal_credit_bound",
     "appeal_deadline",
     "appeal_escalate",
+    "appeal_file",
     "appeal_member_reply",
     "appeal_reject",
+    "appeal_reply",
     "appeal_request_info",
     "appeal_staff_message",
     "appeal_submit",

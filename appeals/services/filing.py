@@ -14,7 +14,7 @@ from compensation.services.policy import policy_current
 from members.models import MemberProfile, NotificationKind, User
 from members.services.notify import local_time
 
-from ..evidence import CleanFile
+from ..evidence import CleanFile, clean_uploads
 from ..models import (
     OPEN_STATUSES,
     Appeal,
@@ -177,3 +177,11 @@ def appeal_submit(
         raise AppealError(
             "duplicate", _("You already have an open appeal for this time.")
         ) from None
+
+
+def appeal_file(*, screenshots: list, logs: list, require_screenshot: bool = True, **submit):
+    """The one path from uploaded files to a filed appeal, shared by the
+    member page, the API and staff filing in admin: clean the uploads
+    (appeals.evidence; EvidenceError names a bad file), then appeal_submit."""
+    files = clean_uploads(screenshots=screenshots, logs=logs, require_screenshot=require_screenshot)
+    return appeal_submit(files=files, **submit)

@@ -14,7 +14,7 @@ from compensation.models import SourceKind
 from compensation.services.credit import compensation_credit
 from members.models import NotificationKind, User
 
-from ..evidence import MAX_SCREENSHOTS, CleanFile
+from ..evidence import MAX_SCREENSHOTS, CleanFile, clean_uploads
 from ..models import (
     OPEN_STATUSES,
     Appeal,
@@ -46,6 +46,13 @@ def appeal_assign(*, appeal: Appeal, staff: User, now: datetime) -> Appeal:
                 key="in_review",
             )
         return appeal
+
+
+def appeal_reply(*, screenshots: list, logs: list, **reply) -> Appeal:
+    """The member's reply from the page or the API: clean the uploads, then
+    appeal_member_reply."""
+    files = clean_uploads(screenshots=screenshots, logs=logs, require_screenshot=False)
+    return appeal_member_reply(files=files, **reply)
 
 
 def appeal_request_info(*, appeal: Appeal, staff: User, message: str, now: datetime) -> Appeal:
