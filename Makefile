@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PORT   ?= 8000
 
-.PHONY: run test bench lint format messages compilemessages migrate seed install install-dev clean
+.PHONY: run test test-fast bench lint format messages compilemessages migrate seed install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ run: install compilemessages migrate seed
 
 test: install-dev compilemessages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the slow whole-system tests (browsers, servers, workers, races).
+test-fast: install-dev compilemessages
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install-dev compilemessages
 	$(PY) -m benchmarks $(BENCH_ARGS)

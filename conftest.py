@@ -14,7 +14,35 @@ from django.core.cache import cache
 from kamen_portal.env import env_bool
 
 
+# Whole-system tests that start real processes (browsers, servers, workers)
+# or race threads on PostgreSQL: `make test-fast` leaves them out.
+_SLOW_PATHS = (
+    "tests/e2e/",
+    "tests/contract/",
+    "tests/node_agent/test_agent_e2e.py",
+    "compensation/tests/test_faults.py",
+    "members/tests/test_notifications_real.py",
+    "kamen_portal/tests/test_layers.py",
+)
+
+
+def pytest_configure(config):
+    # Tests hash many passwords (factories, sign-ins); the production hasher
+    # is deliberately slow. Subprocess servers keep the real settings.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def pytest_collection_modifyitems(config, items):
+    slow = pytest.mark.slow
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if (
+            path.startswith(_SLOW_PATHS)
+            or "postgres" in item.keywords
+            or "e2e" in item.keywords
+            or "redis" in item.keywords
+        ):
+            item.add_marker(slow)
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     has_redis = bool(settings.REDIS_URL)
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")

@@ -1,7 +1,5 @@
 """Celery tasks: thin, id-based, safe to run twice. Each calls a service."""
 
-from datetime import timedelta
-
 from celery import shared_task
 from django.utils import timezone
 
@@ -9,7 +7,6 @@ from .services.detection import detection_run
 from .services.disconnects import disconnect_compensate
 from .services.incidents import incident_notify, incident_pay_members, incident_payout_plan
 from .services.ledger_publish import ledger_publish_head
-from .services.policy import policy_current
 
 
 @shared_task(ignore_result=True)
@@ -26,9 +23,7 @@ def compensate_disconnect(disconnect_id: int) -> None:
 def pay_incident(incident_id: int) -> None:
     """Split an incident's payout into chunks. Re-running it (after a crash,
     or from the sweeper) plans only what is still unpaid."""
-
-    threshold = timedelta(minutes=policy_current().threshold_minutes)
-    for chunk in incident_payout_plan(incident_id=incident_id, threshold=threshold):
+    for chunk in incident_payout_plan(incident_id=incident_id):
         pay_incident_chunk.delay(incident_id, chunk)
 
 
@@ -44,6 +39,4 @@ def publish_ledger_head() -> None:
 
 @shared_task(ignore_result=True)
 def notify_incident(incident_id: int, event: str) -> None:
-
-    threshold = timedelta(minutes=policy_current().threshold_minutes)
-    incident_notify(incident_id=incident_id, event=event, threshold=threshold, now=timezone.now())
+    incident_notify(incident_id=incident_id, event=event, now=timezone.now())

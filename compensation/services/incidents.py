@@ -29,6 +29,7 @@ from ..models import (
 )
 from ..store import get_store, split_key
 from .credit import ClaimRequest, compensation_credit_many
+from .policy import policy_current
 
 PAYOUT_CHUNK = 500
 # Incidents whose payout is paid per affected member over the incident window.
@@ -194,14 +195,21 @@ def _unpaid_members(incident: Incident):
     )
 
 
-def incident_payout_plan(*, incident_id: int, threshold: timedelta) -> list[list[int]]:
+def _threshold() -> timedelta:
+    """Members seen within the policy threshold before an incident were on it."""
+    return timedelta(minutes=policy_current().threshold_minutes)
+
+
+def incident_payout_plan(
+    *, incident_id: int, threshold: timedelta | None = None
+) -> list[list[int]]:
     """Chunks of affected members not yet paid. Safe to call again at any
     time: after a crash it returns exactly the remaining work."""
     incident = Incident.objects.get(pk=incident_id)
     if incident.status != IncidentStatus.CLOSED or incident.kind not in WINDOW_KINDS:
         return []
     if incident.is_declared and not IncidentMember.objects.filter(incident=incident).exists():
-        _declared_affected(incident, threshold=threshold)
+        _declared_affected(incident, threshold=threshold or _threshold())
     unpaid = list(_unpaid_members(incident))
     if not unpaid:
         Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.DONE)
@@ -259,7 +267,7 @@ def incident_affected_user_ids(*, incident: Incident, threshold: timedelta) -> l
     """Everyone an incident affects (declared: by scope; detected: the
     snapshot), as user ids for notifications."""
     if incident.is_declared and not IncidentMember.objects.filter(incident=incident).exists():
-        _declared_affected(incident, threshold=threshold)
+        _declared_affected(incident, threshold=threshold or _threshold())
     return list(
         IncidentMember.objects.filter(incident=incident)
         .order_by("member_id")
@@ -267,7 +275,9 @@ def incident_affected_user_ids(*, incident: Incident, threshold: timedelta) -> l
     )
 
 
-def incident_notify(*, incident_id: int, event: str, threshold: timedelta, now: datetime) -> int:
+def incident_notify(
+    *, incident_id: int, event: str, now: datetime, threshold: timedelta | None = None
+) -> int:
     """Tell every affected member that an incident was declared or resolved,
     in chunks (one transaction each; safe to run again: deduplicated)."""
 
@@ -277,7 +287,7 @@ def incident_notify(*, incident_id: int, event: str, threshold: timedelta, now: 
         if event == "declared"
         else NotificationKind.INCIDENT_RESOLVED
     )
-    user_ids = incident_affected_user_ids(incident=incident, threshold=threshold)
+    user_ids = incident_affected_user_ids(incident=incident, threshold=threshold or _threshold())
     recorded = 0
     for start in range(0, len(user_ids), NOTICE_CHUNK):
         with transaction.atomic():
