@@ -195,6 +195,39 @@ def _unpaid_members(incident: Incident):
     )
 
 
+# Fields staff may edit on a declared incident while it is open.
+INCIDENT_EDITABLE = (
+    "kind",
+    "scope",
+    "started_at",
+    "ended_at",
+    "ratio",
+    "title_zh",
+    "title_en",
+    "description_zh",
+    "description_en",
+)
+
+
+def incident_update(
+    *, incident: Incident, changes: dict, node_ids: list[int] | None, now: datetime
+) -> Incident:
+    """Staff edit an open declared incident; once its end has passed it
+    closes and is paid like any other."""
+    if not incident.is_declared or incident.status != IncidentStatus.OPEN:
+        raise ValueError("Only open declared incidents can be edited.")
+    with transaction.atomic():
+        for field in INCIDENT_EDITABLE:
+            if field in changes:
+                setattr(incident, field, changes[field])
+        incident.save()
+        if node_ids is not None:
+            incident.nodes.set(node_ids)
+    if incident.ended_at is not None and incident.ended_at <= now:
+        incident_close(incident=incident, ended_at=incident.ended_at, now=now)
+    return incident
+
+
 def _threshold() -> timedelta:
     """Members seen within the policy threshold before an incident were on it."""
     return timedelta(minutes=policy_current().threshold_minutes)

@@ -42,6 +42,15 @@ def node_rotate_token(*, node: Node, now: datetime) -> str:
     return token
 
 
+def node_update(*, node: Node, name: str, description: str) -> Node:
+    """Rename or describe a node (its token is unchanged)."""
+    node.name = name
+    node.description = description
+    node.full_clean()
+    node.save(update_fields=["name", "description"])
+    return node
+
+
 def node_revoke(*, node: Node, now: datetime) -> None:
     if node.revoked_at is None:
         node.revoked_at = now

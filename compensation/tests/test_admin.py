@@ -166,3 +166,55 @@ def test_ledger_entries_cannot_be_changed_in_admin_and_reversal_needs_permission
     staff_login(client, reviewer)
     client.post(changelist, {"action": "reverse_entries", "_selected_action": [entry.pk]})
     assert list(LedgerEntry.objects.order_by("seq").values_list("minutes", flat=True)) == [60, -60]
+
+
+def test_editing_an_open_declared_incident_goes_through_the_service_and_closes_it(
+    admin_client_,
+):
+    from compensation.models import IncidentKind, IncidentScope
+    from compensation.services.incidents import incident_declare
+
+    now = timezone.now().replace(microsecond=0)
+    incident = incident_declare(
+        kind=IncidentKind.MAINTENANCE,
+        scope=IncidentScope.ALL,
+        node_ids=[],
+        started_at=now - timedelta(minutes=45),
+        ended_at=None,
+        ratio=None,
+        title_zh="维护",
+        title_en="Maintenance",
+        actor=None,
+        now=now,
+    )
+    start = timezone.localtime(incident.started_at)
+    end = timezone.localtime(now - timedelta(minutes=5))
+    response = admin_client_.post(
+        reverse("admin:compensation_incident_change", args=[incident.pk]),
+        {
+            "kind": IncidentKind.MAINTENANCE,
+            "scope": IncidentScope.ALL,
+            "started_at_0": start.strftime("%Y-%m-%d"),
+            "started_at_1": start.strftime("%H:%M:%S"),
+            "ended_at_0": end.strftime("%Y-%m-%d"),
+            "ended_at_1": end.strftime("%H:%M:%S"),
+            "title_zh": "维护（已结束）",
+            "title_en": "Maintenance (over)",
+        },
+    )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CLOSED
+    assert incident.ended_at == now - timedelta(minutes=5)
+    assert incident.title_en == "Maintenance (over)"
+
+
+def test_renaming_a_node_keeps_its_token(admin_client_):
+    from compensation.services.nodes import node_create
+
+    node, token = node_create(name="old-name", now=timezone.now())
+    admin_client_.post(
+        reverse("admin:compensation_node_change", args=[node.pk]),
+        {"name": "new-name", "description": "moved"},
+    )
+    assert node_authenticate(token=token).name == "new-name"
