@@ -13,7 +13,6 @@ from django.core.cache import cache
 
 from kamen_portal.env import env_bool
 
-
 # Whole-system tests that start real processes (browsers, servers, workers)
 # or race threads on PostgreSQL: `make test-fast` leaves them out.
 _SLOW_PATHS = (
