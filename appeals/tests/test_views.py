@@ -4,9 +4,10 @@ import hashlib
 import io
 import uuid
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from appeals.models import Appeal, AppealStatus
@@ -17,6 +18,17 @@ from members.tests.factories import MemberFactory
 from members.tests.mfa import staff_login
 
 pytestmark = pytest.mark.django_db
+
+
+# Deadlines and countdowns are computed from "now": freeze it, so a test
+# never straddles a minute (or the end of an appeal window) mid-way.
+FROZEN_AT = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(FROZEN_AT, tick=False):
+        yield
 
 
 def _local(dt):

@@ -1,6 +1,7 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from compensation.models import Incident, IncidentStatus
@@ -9,6 +10,17 @@ from compensation.services.incidents import incident_declare
 from members.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
+
+
+# Deadlines and countdowns are computed from "now": freeze it, so a test
+# never straddles a minute (or the end of an appeal window) mid-way.
+FROZEN_AT = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(FROZEN_AT, tick=False):
+        yield
 
 
 def test_policy_page_is_public_and_shows_the_live_rules(client):
