@@ -42,9 +42,10 @@ run: install compilemessages migrate seed
 test: install-dev compilemessages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Everything but the slow whole-system tests (browsers, servers, workers, races).
+# Everything but the slow whole-system tests (browsers, servers, workers,
+# races), on every core (pytest-xdist).
 test-fast: install-dev compilemessages
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install-dev compilemessages
 	$(PY) -m benchmarks $(BENCH_ARGS)

@@ -29,6 +29,18 @@ def pytest_configure(config):
     # Tests hash many passwords (factories, sign-ins); the production hasher
     # is deliberately slow. Subprocess servers keep the real settings.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Parallel workers (make test-fast, pytest-xdist) each get their own
+    # cache: tests clear it, and must not clear each other's rate limits.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        cache_settings = settings.CACHES["default"]
+        if cache_settings["BACKEND"].endswith("FileBasedCache"):
+            cache_settings["LOCATION"] = f"{cache_settings['LOCATION']}-{worker}"
+        else:
+            # Redis: clear() flushes a whole database, so one database each.
+            base, _, db = cache_settings["LOCATION"].rpartition("/")
+            index = int(worker.removeprefix("gw") or 0) + 1
+            cache_settings["LOCATION"] = f"{base}/{(int(db or 0) + index) % 16}"
 
 
 def pytest_collection_modifyitems(config, items):
