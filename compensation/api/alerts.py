@@ -38,7 +38,7 @@ from rest_framework.views import APIView
 from kamen_portal.api import JSONObjectParser, error_responses
 
 from ..models import Node
-from ..services.incidents import incident_alert_firing, incident_alert_resolved
+from ..services.alerts import incident_alert_firing, incident_alert_resolved
 
 NODE_LABEL = "kamen_node"
 MAX_ALERTS = 1000
