@@ -10,7 +10,9 @@ VERIFY_HOWTO = (
     "1. body_digest = sha256(canonical JSON of 'entry': keys sorted, separators ',' and ':', UTF-8). "
     "2. hash = sha256(prev_hash + ':' + body_digest). "
     "3. h = hash; for each d in chain_to_head: h = sha256(h + ':' + d). "
-    "4. h must equal published_head.hash, which must also appear on the public ledger page /ledger/."
+    "4. h must equal published_head.hash, which must also appear on the public ledger page /ledger/. "
+    "If published_head is null the entry is newer than the last published head (heads are "
+    "published hourly): steps 1-2 still prove the entry intact; download the receipt again later."
 )
 
 

@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8000}"
+# Links in emails point at the address the portal is actually served on.
+export PORTAL_BASE_URL="${PORTAL_BASE_URL:-http://127.0.0.1:${PORT}}"
 BIN=.venv/bin
 mkdir -p var
 

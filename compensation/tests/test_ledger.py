@@ -193,3 +193,25 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["OK", head.hash]
+
+    # An entry newer than the last published head: the snippet says so
+    # (exit status 1 and a clear message) instead of crashing.
+    newer = compensation_credit(
+        member_id=member_user.member.pk,
+        intervals=[(T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=9))],
+        source_kind="disconnect",
+        source_ref="snippet-2",
+        idempotency_key="snippet-2",
+        now=NOW + timedelta(minutes=1),
+    ).entry
+    response = member_client.get(f"/my/compensation/{newer.public_id}/receipt.json")
+    (tmp_path / "pending.json").write_bytes(response.content)
+    pending = subprocess.run(
+        [sys.executable, "verify.py", "pending.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert pending.returncode == 1
+    assert "NOT YET PUBLISHED" in pending.stderr and "Traceback" not in pending.stderr

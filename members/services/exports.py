@@ -175,6 +175,8 @@ def _readme() -> str:
         "2. hash = sha256(prev_hash + ':' + body_digest)\n"
         "3. h = hash; for each d in chain_to_head: h = sha256(h + ':' + d)\n"
         "4. h must equal published_head.hash, which is listed on the public ledger page /ledger/.\n"
+        "   published_head null: the entry is newer than the last head (published hourly);\n"
+        "   download the receipt again later.\n"
         "The same few lines of Python are shown on /ledger/.\n"
     )
 
