@@ -396,9 +396,6 @@ class AppealAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         return
 
-    def response_add(self, request, obj, post_url_continue=None):
-        return super().response_add(request, obj, post_url_continue)
-
     @admin.action(description=_("Assign to me"), permissions=["assign"])
     def assign_to_me(self, request, queryset):
         now = timezone.now()

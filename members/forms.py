@@ -18,7 +18,7 @@ from django import forms
 from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy as _
 
-from .models import MemberProfile
+from .models import MEMBER_NO_PATTERN, MemberProfile
 
 
 class _AxesCodeMixin:
@@ -60,7 +60,7 @@ class MemberNumberField(forms.RegexField):
         kwargs.setdefault(
             "error_messages", {"invalid": _("A member number is KM followed by 8 digits.")}
         )
-        super().__init__(regex=r"\AKM[0-9]{8}\Z", **kwargs)
+        super().__init__(regex=MEMBER_NO_PATTERN, **kwargs)
 
     def clean(self, value):
         number = super().clean(value)

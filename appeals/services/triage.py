@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, Sum
+from django.db.models import Q
 
 from compensation import intervals as iv
 from compensation.models import Claim, Disconnect, Outcome, SourceKind
@@ -29,6 +29,9 @@ class Triage:
     fully_credited: bool
     suggested_minutes: int
     entry_ids: list[str]
+    # The claimed time not yet covered, under the ratio but before caps,
+    # plus what caps withheld: the most a reviewer may credit.
+    bound_minutes: int
 
 
 def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datetime) -> Triage:
@@ -63,6 +66,7 @@ def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datet
         fully_credited=fully,
         suggested_minutes=preview.calc.credited_minutes + withheld,
         entry_ids=entry_ids,
+        bound_minutes=preview.calc.raw_minutes + withheld,
     )
 
 
@@ -110,14 +114,5 @@ def appeal_credit_bound(*, appeal: Appeal, now: datetime) -> int:
     not yet covered (under the policy's ratio, before caps), plus the minutes
     caps withheld from disconnects inside it, and never less than the
     suggestion shown when it was filed."""
-    start, end = appeal.claimed_start, appeal.claimed_end
-    preview = compensation_preview(
-        member_id=appeal.member_id, intervals=[(start, end)], source_kind=SourceKind.APPEAL, now=now
-    )
-    withheld = (
-        Disconnect.objects.filter(member_id=appeal.member_id, started_at__lt=end)
-        .filter(Q(ended_at__gt=start) | Q(ended_at__isnull=True))
-        .aggregate(total=Sum("withheld_minutes"))["total"]
-        or 0
-    )
-    return max(preview.calc.raw_minutes + withheld, appeal.suggested_minutes)
+    triage = _triage(appeal.member, appeal.claimed_start, appeal.claimed_end, now=now)
+    return max(triage.bound_minutes, appeal.suggested_minutes)

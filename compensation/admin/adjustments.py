@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,7 +23,15 @@ from ..services.adjustments import (
 
 
 class AdjustmentForm(forms.ModelForm):
-    """A supervisor asks for a change of a member's time, with a reason."""
+    """A supervisor asks for a change of a member's time, with a reason.
+
+    The adjustment is made by ``membership_adjust`` while the form is
+    cleaned (inside the admin's transaction), so whatever the service
+    refuses comes back as a form error with the typed input kept; the row
+    lives on this form, never on the shared ModelAdmin."""
+
+    actor = None  # the staff user, bound by MembershipAdjustmentAdmin.get_form
+    adjustment: MembershipAdjustment | None = None
 
     member_no = MemberNumberField()
     minutes = forms.IntegerField(
@@ -46,17 +53,22 @@ class AdjustmentForm(forms.ModelForm):
     def member(self):
         return self.cleaned_data.get("member_no")
 
-    def clean_reason(self):
-        reason = (self.cleaned_data.get("reason") or "").strip()
-        if not reason:
-            raise forms.ValidationError(_("Write why the time is adjusted."))
-        return reason
-
     def clean(self):
         data = super().clean()
-        member = self.member
-        if data.get("kind") == AdjustmentKind.DEBIT and member and member.expires_at is None:
-            self.add_error("kind", _("This member has no membership time to take away."))
+        if self.errors:
+            return data
+        try:
+            self.adjustment = membership_adjust(
+                member=self.member,
+                kind=data["kind"],
+                minutes=data["minutes"],
+                reason=data.get("reason", ""),
+                actor=self.actor,
+                now=timezone.now(),
+            )
+        except AdjustmentError as exc:
+            field = {"reason_required": "reason", "nothing_to_debit": "kind"}.get(exc.code)
+            self.add_error(field, exc.message)
         return data
 
     def _post_clean(self):
@@ -102,6 +114,9 @@ class MembershipAdjustmentAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = AdjustmentForm
+            form = super().get_form(request, obj, **kwargs)
+            # Bind the acting staff user to this request's form class only.
+            return type(form.__name__, (form,), {"actor": request.user})
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -136,21 +151,8 @@ class MembershipAdjustmentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        data = form.cleaned_data
-        try:
-            adjustment = membership_adjust(
-                member=form.member,
-                kind=data["kind"],
-                minutes=data["minutes"],
-                reason=data["reason"],
-                actor=request.user,
-                now=timezone.now(),
-            )
-        except AdjustmentError as exc:
-            # Rules the form could not know (e.g. no time left to debit):
-            # nothing was written; say why.
-            request._adjustment_error = exc.message
-            return
+        # Made by membership_adjust while the form was cleaned.
+        adjustment = form.adjustment
         obj.pk = adjustment.pk
         obj.refresh_from_db()
         if adjustment.status == AdjustmentStatus.PENDING:
@@ -165,14 +167,6 @@ class MembershipAdjustmentAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         return
-
-    def response_add(self, request, obj, post_url_continue=None):
-        error = getattr(request, "_adjustment_error", None)
-        if error:
-            messages.error(request, error)
-
-            return HttpResponseRedirect(request.path)
-        return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description=_("Approve (second supervisor)"), permissions=["approve"])
     def approve_selected(self, request, queryset):

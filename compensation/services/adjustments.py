@@ -15,7 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from members.models import MemberProfile, User
 from members.services.notify import notify_many
 
+from .. import intervals as iv
 from .. import notices
 from ..models import (
     AdjustmentKind,
@@ -150,9 +151,14 @@ def _apply(adjustment: MembershipAdjustment, *, approver: User | None, now: date
         raise AdjustmentError(
             "nothing_to_debit", _("This member has no membership time to take away.")
         )
-    # Added time starts from now when the membership has lapsed, as credits do.
-    base = before if before is not None and (adjustment.minutes < 0 or before > now) else now
-    after = base + timedelta(minutes=adjustment.minutes)
+    # Added time starts from now when the membership has lapsed (or never
+    # existed), as credits do; a debit comes off the expiry as it stands.
+    after = iv.extend_expiry(
+        expires_at=before or now,
+        minutes=adjustment.minutes,
+        credited_at=now,
+        lapsed_extends_from_credit_time=adjustment.minutes > 0,
+    )
     entry = LedgerEntry(
         member_id=member.pk,
         kind=LedgerKind.ADJUSTMENT,

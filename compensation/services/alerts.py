@@ -27,6 +27,25 @@ class AlertOutcome(models.TextChoices):
     UNCHANGED = "unchanged"
 
 
+def _declare_node_outage(
+    node: Node, *, started_at: datetime, ended_at: datetime | None, now: datetime
+) -> Incident:
+    """The outage an alert stands for: declared on its node, by nobody."""
+    zh, en = ALERT_TITLES
+    return incident_declare(
+        kind=IncidentKind.OUTAGE,
+        scope=IncidentScope.NODES,
+        node_ids=[node.pk],
+        started_at=started_at,
+        ended_at=ended_at,
+        ratio=None,
+        title_zh=zh % {"node": node.name},
+        title_en=en % {"node": node.name},
+        actor=None,
+        now=now,
+    )
+
+
 def incident_alert_firing(
     *, fingerprint: str, starts_at: datetime, alertname: str, node: Node, now: datetime
 ) -> tuple[Incident, str]:
@@ -49,19 +68,7 @@ def incident_alert_firing(
         if open_link is not None:
             incident, outcome = open_link.incident, AlertOutcome.UNCHANGED
         else:
-            zh, en = ALERT_TITLES
-            incident = incident_declare(
-                kind=IncidentKind.OUTAGE,
-                scope=IncidentScope.NODES,
-                node_ids=[node.pk],
-                started_at=starts_at,
-                ended_at=None,
-                ratio=None,
-                title_zh=zh % {"node": node.name},
-                title_en=en % {"node": node.name},
-                actor=None,
-                now=now,
-            )
+            incident = _declare_node_outage(node, started_at=starts_at, ended_at=None, now=now)
             outcome = AlertOutcome.OPENED
         AlertLink.objects.create(
             fingerprint=fingerprint,
@@ -109,19 +116,7 @@ def incident_alert_resolved(
             return open_links[0].incident, AlertOutcome.RESOLVED
         if links:
             return links[0].incident, AlertOutcome.UNCHANGED
-        zh, en = ALERT_TITLES
-        incident = incident_declare(
-            kind=IncidentKind.OUTAGE,
-            scope=IncidentScope.NODES,
-            node_ids=[node.pk],
-            started_at=starts_at,
-            ended_at=ends_at,
-            ratio=None,
-            title_zh=zh % {"node": node.name},
-            title_en=en % {"node": node.name},
-            actor=None,
-            now=now,
-        )
+        incident = _declare_node_outage(node, started_at=starts_at, ended_at=ends_at, now=now)
         AlertLink.objects.create(
             fingerprint=fingerprint,
             starts_at=starts_at,

@@ -264,3 +264,17 @@ def test_staff_adjust_in_admin_and_see_form_errors_with_their_input_kept(
     )
     assert ok.status_code == 302
     assert MembershipAdjustment.objects.get().status == AdjustmentStatus.APPLIED
+
+
+def test_a_refusal_from_the_service_is_a_form_error_and_nothing_is_written(client, supervisor):
+    never_paid = MemberFactory().member
+    MemberProfile.objects.filter(pk=never_paid.pk).update(expires_at=None)
+    staff_login(client, supervisor)
+    response = client.post(
+        reverse("admin:compensation_membershipadjustment_add"),
+        {"member_no": never_paid.member_no, "kind": "debit", "minutes": "30", "reason": "Oops"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["kind"]
+    assert not MembershipAdjustment.objects.exists()
+    assert not LedgerEntry.objects.exists()

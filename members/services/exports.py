@@ -111,8 +111,6 @@ _SECTIONS: list[ExportSection] = []
 
 # Tables every export has, even when empty, in this order.
 TABLES = ("disconnects", "appeals", "ledger", "coupons", "notifications")
-# Tables whose JSON a section writes itself (richer than the CSV rows).
-_OWN_JSON = {"appeals"}
 
 
 def register_export_section(section: ExportSection) -> None:
@@ -149,8 +147,8 @@ def _collect(user: User) -> dict[str, bytes]:
             }
         )
     for name, rows in tables.items():
-        if name not in _OWN_JSON:
-            files[f"{name}.json"] = json.dumps(rows, ensure_ascii=False, indent=2).encode()
+        # A section may have written a richer JSON of its table itself.
+        files.setdefault(f"{name}.json", json.dumps(rows, ensure_ascii=False, indent=2).encode())
         files[f"{name}.csv"] = _csv(rows)
     files["README.txt"] = _readme().encode()
     return files
