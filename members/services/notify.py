@@ -11,10 +11,12 @@ through ``notify_many`` (or ``notify_broadcast`` for one notice to many).
 from __future__ import annotations
 
 import logging
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.utils import timezone as djtz
 from django.utils import translation
 
 from kamen_portal.queue import enqueue_on_commit
@@ -44,10 +46,6 @@ class Message:
 
 def local_time(value: datetime, tz: str | None = None) -> str:
     """A time as members read it in notices: their zone, minute precision."""
-    import zoneinfo
-
-    from django.utils import timezone as djtz
-
     return djtz.localtime(value, zoneinfo.ZoneInfo(tz or settings.TIME_ZONE)).strftime(
         "%Y-%m-%d %H:%M"
     )
