@@ -20,7 +20,6 @@ would make Alertmanager retry the whole group forever.
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -37,14 +36,9 @@ from rest_framework.views import APIView
 
 from kamen_portal.api import JSONObjectParser, error_responses
 
-from ..models import Node
-from ..services.alerts import incident_alert_firing, incident_alert_resolved
+from ..services.alerts import NODE_LABEL, AlertIgnored, alert_receive
 
-NODE_LABEL = "kamen_node"
 MAX_ALERTS = 1000
-# Alert times are trusted only inside the window the heartbeat ingest accepts.
-MAX_ALERT_AGE = timedelta(days=7)
-MAX_CLOCK_SKEW = timedelta(minutes=2)
 
 
 class AlertmanagerPrincipal:
@@ -255,48 +249,15 @@ class AlertmanagerWebhookView(APIView):
             )
             return _reason("invalid", str(detail), index), None
         data = alert.validated_data
-        node_name = data["labels"].get(NODE_LABEL, "").strip()
-        if not node_name:
-            return _reason(
-                "no_node_label",
-                _("The alert has no %(label)s label naming a node.") % {"label": NODE_LABEL},
-                index,
-            ), None
-        node = Node.objects.filter(name=node_name, revoked_at__isnull=True).first()
-        if node is None:
-            return _reason(
-                "unknown_node", _("No active node is named %(node)s.") % {"node": node_name}, index
-            ), None
-        starts_at = data["startsAt"]
-        if not now - MAX_ALERT_AGE <= starts_at <= now + MAX_CLOCK_SKEW:
-            return _reason(
-                "starts_out_of_range",
-                _("The alert must have started within the last 7 days, and not in the future."),
-                index,
-            ), None
-        alertname = data["labels"].get("alertname", "")
-        if data["status"] == "firing":
-            _incident, outcome = incident_alert_firing(
+        try:
+            outcome = alert_receive(
+                status=data["status"],
                 fingerprint=data["fingerprint"],
-                starts_at=starts_at,
-                alertname=alertname,
-                node=node,
+                labels=data["labels"],
+                starts_at=data["startsAt"],
+                ends_at=data.get("endsAt"),
                 now=now,
             )
-            return None, outcome
-        ends_at = data.get("endsAt")
-        # A resolved alert's end is when it resolved; never later than now.
-        ends_at = min(ends_at, now) if ends_at is not None else now
-        if ends_at <= starts_at:
-            return _reason(
-                "ends_before_start", _("The alert resolves before it starts."), index
-            ), None
-        _incident, outcome = incident_alert_resolved(
-            fingerprint=data["fingerprint"],
-            starts_at=starts_at,
-            ends_at=ends_at,
-            alertname=alertname,
-            node=node,
-            now=now,
-        )
+        except AlertIgnored as exc:
+            return _reason(exc.code, exc.message, index), None
         return None, outcome

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from ..models import (
     AlertLink,
@@ -17,6 +18,10 @@ from ..models import (
     Node,
 )
 from .incidents import incident_close, incident_declare
+from .ingest import MAX_CLOCK_SKEW, MAX_REPLAY_AGE
+
+# The label that names the node an alert is about.
+NODE_LABEL = "kamen_node"
 
 ALERT_TITLES = ("服务节点 %(node)s 故障（监控告警）", "Node %(node)s outage (monitoring alert)")
 
@@ -127,3 +132,63 @@ def incident_alert_resolved(
             resolved_at=now,
         )
         return incident, AlertOutcome.RESOLVED
+
+
+class AlertIgnored(Exception):
+    """An alert this receiver cannot act on; the others in the batch go on."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def alert_receive(
+    *,
+    status: str,
+    fingerprint: str,
+    labels: dict,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    now: datetime,
+) -> str:
+    """One Alertmanager alert: find the node it names, check its times lie in
+    the window the heartbeat ingest accepts, then open (firing) or close
+    (resolved) that node's outage. Returns the AlertOutcome; raises
+    AlertIgnored for an alert that names no active node or has impossible
+    times."""
+    node_name = labels.get(NODE_LABEL, "").strip()
+    if not node_name:
+        raise AlertIgnored(
+            "no_node_label",
+            _("The alert has no %(label)s label naming a node.") % {"label": NODE_LABEL},
+        )
+    node = Node.objects.filter(name=node_name, revoked_at__isnull=True).first()
+    if node is None:
+        raise AlertIgnored(
+            "unknown_node", _("No active node is named %(node)s.") % {"node": node_name}
+        )
+    if not now - MAX_REPLAY_AGE <= starts_at <= now + MAX_CLOCK_SKEW:
+        raise AlertIgnored(
+            "starts_out_of_range",
+            _("The alert must have started within the last 7 days, and not in the future."),
+        )
+    alertname = labels.get("alertname", "")
+    if status == "firing":
+        _incident, outcome = incident_alert_firing(
+            fingerprint=fingerprint, starts_at=starts_at, alertname=alertname, node=node, now=now
+        )
+        return outcome
+    # A resolved alert's end is when it resolved; never later than now.
+    ends_at = min(ends_at, now) if ends_at is not None else now
+    if ends_at <= starts_at:
+        raise AlertIgnored("ends_before_start", _("The alert resolves before it starts."))
+    _incident, outcome = incident_alert_resolved(
+        fingerprint=fingerprint,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        alertname=alertname,
+        node=node,
+        now=now,
+    )
+    return outcome
