@@ -6,8 +6,10 @@ otherwise. CI sets KAMEN_FAIL_ON_SKIP=true so a skipped test fails the run.
 """
 
 import os
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core.cache import cache
 
@@ -104,6 +106,18 @@ def staff_user(db):
     from members.tests.factories import StaffFactory
 
     return StaffFactory()
+
+
+# Deadlines, countdowns and "overdue" are computed from "now": view tests
+# that show them freeze it, so a test never straddles a minute or the end of
+# a window mid-request. A fixed instant well after the migrations' policy.
+FROZEN_AT = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_clock():
+    with time_machine.travel(FROZEN_AT, tick=False):
+        yield FROZEN_AT
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from compensation.models import LedgerEntry
 from members.models import User
 from members.tests.mfa import staff_login, totp_secret
 
-pytestmark = pytest.mark.django_db
+# Deadlines and "overdue" are read from the clock: freeze it (root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

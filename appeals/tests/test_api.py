@@ -1,14 +1,15 @@
 import uuid
-from datetime import UTC, timedelta
+import zoneinfo
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from appeals.models import Appeal
 from appeals.tests.factories import upload
 from members.tests.factories import MemberFactory
 
-pytestmark = pytest.mark.django_db
+# Deadlines and "overdue" are read from the clock: freeze it (root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture
@@ -111,26 +112,24 @@ def test_schema_lists_the_appeal_endpoints(client, db):
         assert path in schema
 
 
-def test_time_zone_edges_of_the_window(api, member):
+def test_time_zone_edges_of_the_window(api, member, frozen_clock):
     """The deadline is an instant: a claim ending at 23:30 Shanghai time is
-    open until 23:30 the next day, whatever zone the timestamps are written in."""
-    # A minute of slack: the exact one-second edges are pinned in
-    # test_services with the clock injected; here the request takes real time.
-    end = timezone.now().replace(microsecond=0) - timedelta(hours=23, minutes=59)
-    in_utc = end.astimezone(UTC)
+    open until 23:30 the next day, whatever zone the timestamps are written in.
+    The clock is frozen, so the edges are exact to the second."""
+    end = frozen_clock - timedelta(hours=24)
+    in_shanghai = end.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai"))
     response = api.post(
         "/api/v1/appeals/",
         {
-            "claimed_start": (in_utc - timedelta(minutes=20)).isoformat(),
-            "claimed_end": in_utc.isoformat(),
+            "claimed_start": (in_shanghai - timedelta(minutes=20)).isoformat(),
+            "claimed_end": in_shanghai.isoformat(),
             "description": "x",
             "screenshots": [upload()],
         },
     )
-    assert response.status_code == 201
-    import zoneinfo
+    assert response.status_code == 201, response.json()
 
-    la = (end - timedelta(minutes=2)).astimezone(zoneinfo.ZoneInfo("America/Los_Angeles"))
+    la = (end - timedelta(seconds=1)).astimezone(zoneinfo.ZoneInfo("America/Los_Angeles"))
     response = api.post(
         "/api/v1/appeals/",
         {
@@ -140,4 +139,5 @@ def test_time_zone_edges_of_the_window(api, member):
             "screenshots": [upload()],
         },
     )
+    assert response.status_code == 400
     assert response.json()["error"] == "window_closed"

@@ -12,7 +12,8 @@ from compensation.services.nodes import node_authenticate
 from members.tests.factories import MemberFactory
 from members.tests.mfa import staff_login
 
-pytestmark = pytest.mark.django_db
+# Deadlines and "overdue" are read from the clock: freeze it (root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

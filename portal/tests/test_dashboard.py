@@ -8,7 +8,8 @@ from compensation.models import Disconnect, Node
 from members.tests.factories import MemberFactory, StaffFactory
 from members.tests.mfa import staff_login
 
-pytestmark = pytest.mark.django_db
+# Deadlines and "overdue" are read from the clock: freeze it (root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture
