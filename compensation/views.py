@@ -1,5 +1,3 @@
-import json
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,10 +8,19 @@ from django.views.decorators.http import require_GET
 from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm
-from .models import Incident, IncidentStatus, LedgerEntry, LedgerHead, Policy
-from .receipts import receipt_for
+from .models import (
+    Incident,
+    IncidentStatus,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    Policy,
+    SourceKind,
+)
+from .receipts import next_head_due, source_label
 from .selectors import (
     appeal_deadline,
+    incidents_by_ref,
     member_coupons,
     member_disconnects,
     member_ledger,
@@ -74,10 +81,22 @@ def incident_page(request: HttpRequest, public_id) -> HttpResponse:
 @require_GET
 def ledger_page(request: HttpRequest) -> HttpResponse:
     head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
+    heads = list(published_heads())
+    latest = heads[0] if heads else None
+    now = timezone.now()
     return render(
         request,
         "compensation/ledger.html",
-        {"head": head, "heads": published_heads(), "count": head.seq},
+        {
+            "head": head,
+            "heads": heads,
+            "count": head.seq,
+            "latest": latest,
+            # Entries after the last published head: the next head covers them.
+            "unpublished": head.seq - (latest.seq if latest else 0),
+            "next_head_due": next_head_due(now=now),
+            "now": now,
+        },
     )
 
 
@@ -98,9 +117,15 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
         .order_by("seq")
         .values_list("seq", "body_digest", "hash")
     )
+    # The latest heads, and every head published inside the asked range: a
+    # browser checking an old receipt finds the head it names.
+    in_range = LedgerCheckpoint.objects.filter(seq__gt=after, seq__lte=through).order_by(
+        "-published_at"
+    )[:100]
+    chosen = {h.pk: h for h in [*published_heads(10), *in_range]}
     heads = [
         {"seq": h.seq, "hash": h.hash, "published_at": h.published_at.isoformat()}
-        for h in published_heads(10)
+        for h in sorted(chosen.values(), key=lambda h: h.published_at, reverse=True)
     ]
     return JsonResponse(
         {
@@ -130,22 +155,25 @@ def my_disconnects(request: HttpRequest) -> HttpResponse:
 def my_compensation(request: HttpRequest) -> HttpResponse:
     member = member_profile_or_404(user=request.user)
     page = Paginator(member_ledger(member=member), 25).get_page(request.GET.get("page"))
+    incidents = incidents_by_ref(
+        e.source_ref for e in page.object_list if e.source_kind == SourceKind.INCIDENT
+    )
+    # Newest first: the member's own numbering runs 1..n oldest to newest;
+    # the global seq (shared by all members, hence its gaps) stays secondary.
+    first = page.paginator.count - page.start_index() + 1
+    rows = []
+    for index, entry in enumerate(page.object_list):
+        incident = incidents.get(entry.source_ref)
+        rows.append(
+            {
+                "e": entry,
+                "number": first - index,
+                "source": source_label(entry, incident=incident),
+                "incident": incident,
+            }
+        )
     return render(
         request,
         "compensation/my_compensation.html",
-        {"page": page, "coupons": member_coupons(member=member), "member": member},
+        {"page": page, "rows": rows, "coupons": member_coupons(member=member), "member": member},
     )
-
-
-@login_required
-def receipt(request: HttpRequest, public_id) -> HttpResponse:
-    member = member_profile_or_404(user=request.user)
-    # Someone else's entry is "not found", not "forbidden": ids reveal nothing.
-    entry = get_object_or_404(
-        LedgerEntry.objects.select_related("member", "reverses"), public_id=public_id, member=member
-    )
-    body = json.dumps(receipt_for(entry), ensure_ascii=False, indent=2)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="kamen-receipt-{entry.seq}.json"'
-    response["Cache-Control"] = "private, no-store"
-    return response
