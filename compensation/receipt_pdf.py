@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
@@ -92,10 +93,14 @@ def receipt_pdf(facts: ReceiptFacts, *, page_url: str, ledger_url: str) -> bytes
         "Verify this entry: open %(page)s and press “Verify”, or download the JSON receipt "
         "there and follow the steps on %(ledger)s."
     ) % {"page": page_url, "ledger": ledger_url}
-    text = title + footer + "".join(label + value for label, value, _mono in rows)
+    printed = _("%(portal)s · printed %(when)s") % {
+        "portal": settings.PORTAL_NAME,
+        "when": _when(timezone.now()),
+    }
+    text = title + printed + footer + "".join(label + value for label, value, _mono in rows)
     font = register_cjk_font(text)
 
-    h1 = ParagraphStyle("h1", fontName=font, fontSize=18, leading=24, spaceAfter=4 * mm)
+    h1 = ParagraphStyle("h1", fontName=font, fontSize=18, leading=24, spaceAfter=1 * mm)
     body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=14, wordWrap="CJK")
     label = ParagraphStyle("label", parent=body, textColor=colors.HexColor("#555555"))
     mono = ParagraphStyle("mono", parent=body, fontName=MONO, fontSize=8, leading=11)
@@ -132,6 +137,8 @@ def receipt_pdf(facts: ReceiptFacts, *, page_url: str, ledger_url: str) -> bytes
     doc.build(
         [
             Paragraph(escape(title), h1),
+            Paragraph(escape(printed), small),
+            Spacer(1, 3 * mm),
             table,
             Spacer(1, 6 * mm),
             Paragraph(escape(footer), small),
