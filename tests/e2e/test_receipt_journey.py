@@ -13,6 +13,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from compensation.models import LedgerEntry
+from compensation.receipts import receipt_for
 from compensation.services.credit import compensation_credit
 from compensation.services.ledger_publish import ledger_publish_head
 from kamen_portal.celery import app as celery_app
@@ -59,7 +60,15 @@ def test_receipt_page_pdf_and_in_browser_verification(page, live_server, shots, 
         published = _credit(
             member.member, "r1", start=now - timedelta(hours=3), minutes=14, now=now
         )
-        _credit(other.member, "o1", start=now - timedelta(hours=3), minutes=9, now=now)
+        # A reference that JSON must escape, in Chinese: the browser's
+        # canonical JSON has to match Python's byte for byte.
+        odd = _credit(
+            other.member,
+            'o1 "维护"\\\n\t\x01 é',
+            start=now - timedelta(hours=3),
+            minutes=9,
+            now=now,
+        )
         head = ledger_publish_head(now=now)
         pending = _credit(
             member.member,
@@ -160,5 +169,20 @@ def test_receipt_page_pdf_and_in_browser_verification(page, live_server, shots, 
     )
     assert page.locator("[data-testid=chain-json]").get_attribute("href") == "/ledger/chain.json"
     shots(page, "46-ledger-file-tampered")
+    odd_receipt = json.dumps(receipt_for(odd), ensure_ascii=False).encode()
+    page.set_input_files(
+        "#receipt-file",
+        files=[{"name": "odd.json", "mimeType": "application/json", "buffer": odd_receipt}],
+    )
+    state, text = _result(page, "file-verify-result")
+    assert state == "ok" and "Verified against published head #2" in text, text
+
+    # The receipt page on a phone.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/my/compensation/{published.public_id}/")
+    state, _text = _result(page)
+    assert state == "ok"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shots(page, "48-receipt-phone")
     assert LedgerEntry.objects.count() == 3
     assert page.console_errors == []
