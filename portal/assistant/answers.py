@@ -251,7 +251,7 @@ class _Composer:
             facts["v"] = entry.policy_version
             self.link(
                 _("Receipt #%(seq)s") % {"seq": entry.seq},
-                reverse("compensation:receipt", kwargs={"public_id": entry.public_id}),
+                reverse("compensation:receipt-page", kwargs={"public_id": entry.public_id}),
                 "receipt",
             )
             if entry.policy_version == self.policy.version:
@@ -378,7 +378,7 @@ class _Composer:
         if last is not None:
             self.link(
                 _("Receipt #%(seq)s") % {"seq": last.seq},
-                reverse("compensation:receipt", kwargs={"public_id": last.public_id}),
+                reverse("compensation:receipt-page", kwargs={"public_id": last.public_id}),
                 "receipt",
             )
             self.link(_("Your compensation"), reverse("compensation:my-compensation"), "receipt")
@@ -520,7 +520,7 @@ class _Composer:
             if last is not None:
                 self.link(
                     _("Receipt #%(seq)s") % {"seq": last.seq},
-                    reverse("compensation:receipt", kwargs={"public_id": last.public_id}),
+                    reverse("compensation:receipt-page", kwargs={"public_id": last.public_id}),
                     "receipt",
                 )
                 text += " " + _("Your latest is receipt #%(seq)s.") % {"seq": last.seq}
