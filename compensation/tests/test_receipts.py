@@ -259,3 +259,14 @@ def test_receipts_of_every_entry_name_their_entry(member_client, member_user, en
     body = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json").json()
     assert body["entry"]["id"] == str(entry.public_id)
     assert LedgerEntry.objects.get(public_id=entry.public_id).seq == body["entry"]["seq"]
+
+
+def test_staff_reach_the_receipt_page_from_the_ledger_admin(client, entry):
+    staff = StaffFactory()
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_ledgerentry", content_type__app_label="compensation")
+    )
+    client.force_login(staff)
+    listing = client.get("/admin/compensation/ledgerentry/")
+    assert listing.status_code == 200
+    assert f'href="/my/compensation/{entry.public_id}/"' in listing.content.decode()
