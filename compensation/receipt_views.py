@@ -9,11 +9,13 @@ import logging
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from .models import SourceKind
 from .pdf_font import CJKFontMissing
 from .receipt_pdf import head_status, receipt_pdf, receipt_rows
 from .receipts import receipt_facts, receipt_for
@@ -22,11 +24,26 @@ from .selectors import receipt_entry
 logger = logging.getLogger(__name__)
 
 
+def _source_link(entry) -> dict | None:
+    """Where the member can read about the cause (incidents link on their
+    own, for everybody). Appeals are a higher layer: reached by URL name."""
+    try:
+        if entry.source_kind == SourceKind.APPEAL:
+            url = reverse("appeals:detail", kwargs={"public_id": entry.source_ref})
+            return {"url": url, "text": _("Your appeal")}
+    except NoReverseMatch:
+        return None
+    if entry.source_kind == SourceKind.DISCONNECT:
+        return {"url": reverse("compensation:my-disconnects"), "text": _("Your disconnects")}
+    return None
+
+
 @require_GET
 @login_required
 def receipt_page(request: HttpRequest, public_id) -> HttpResponse:
     entry = receipt_entry(user=request.user, public_id=public_id)
     facts = receipt_facts(entry, now=timezone.now())
+    is_own = entry.member.user_id == request.user.pk
     response = render(
         request,
         "compensation/receipt.html",
@@ -35,7 +52,8 @@ def receipt_page(request: HttpRequest, public_id) -> HttpResponse:
             "entry": entry,
             "rows": receipt_rows(facts),
             "head_status": head_status(facts),
-            "is_own": entry.member.user_id == request.user.pk,
+            "is_own": is_own,
+            "source_link": _source_link(entry) if is_own else None,
         },
     )
     response["Cache-Control"] = "private, no-store"

@@ -30,6 +30,8 @@ from .selectors import (
 from .services.policy import policy_current, policy_quote, policy_ratio
 
 MAX_CHAIN_SPAN = 10_000
+# seq is a bigint: larger numbers are a 400, not a database error.
+MAX_SEQ = 2**63 - 1
 
 
 @require_GET
@@ -106,11 +108,11 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
     personal data. ``?after=N&through=M`` (at most 10,000 entries)."""
     try:
         after = int(request.GET.get("after", "0"))
-        through = int(request.GET.get("through", str(after + 100)))
+        through = int(request.GET.get("through", str(min(after + 100, MAX_SEQ))))
     except ValueError:
         return JsonResponse({"error": "after and through must be integers"}, status=400)
-    if after < 0 or through < after:
-        return JsonResponse({"error": "need 0 <= after <= through"}, status=400)
+    if after < 0 or through < after or through > MAX_SEQ:
+        return JsonResponse({"error": f"need 0 <= after <= through <= {MAX_SEQ}"}, status=400)
     through = min(through, after + MAX_CHAIN_SPAN)
     rows = (
         LedgerEntry.objects.filter(seq__gt=after, seq__lte=through)

@@ -270,3 +270,22 @@ def test_staff_reach_the_receipt_page_from_the_ledger_admin(client, entry):
     listing = client.get("/admin/compensation/ledgerentry/")
     assert listing.status_code == 200
     assert f'href="/my/compensation/{entry.public_id}/"' in listing.content.decode()
+
+
+def test_chain_json_refuses_numbers_beyond_the_sequence_range(client):
+    assert client.get("/ledger/chain.json?after=99999999999999999999").status_code == 400
+    assert client.get(f"/ledger/chain.json?after=0&through={2**63}").status_code == 400
+    assert client.get(f"/ledger/chain.json?after={2**63 - 2}").status_code == 200
+
+
+def test_the_receipt_links_to_its_cause_and_survives_an_odd_reference(member_client, member_user):
+    appeal_entry = _credit(
+        member_user.member,
+        "ap",
+        source_kind="appeal",
+        source_ref="6f1c1b7e-4a39-4c4e-9d55-0b1f4e0e0c11",
+    )
+    odd = _credit(member_user.member, "odd", offset=90, source_kind="appeal", source_ref="legacy-7")
+    html = member_client.get(f"/my/compensation/{appeal_entry.public_id}/").content.decode()
+    assert 'href="/appeals/6f1c1b7e-4a39-4c4e-9d55-0b1f4e0e0c11/"' in html
+    assert member_client.get(f"/my/compensation/{odd.public_id}/").status_code == 200
