@@ -488,7 +488,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Subsetting the receipt font logs every glyph at INFO.
+        "fontTools": {"level": "WARNING"},
+    },
 }
 # Celery workers keep Django's logging configuration (and the request id).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
