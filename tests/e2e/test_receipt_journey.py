@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -96,6 +97,11 @@ def test_receipt_page_pdf_and_in_browser_verification(page, live_server, shots, 
     state, text = _result(page)
     assert state == "ok", text
     assert "#2" in text and "已通过核验" in text
+    # The receipt's own content has no serious accessibility problem (the
+    # shared layout is checked by the site-wide axe run).
+    violations = Axe().run(page, context="main").response["violations"]
+    serious = [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
     facts = page.locator("[data-testid=receipt-facts]").inner_text()
     assert published.hash in facts and "v1" in facts and "您的第 1 条（共 2 条）" in facts
     shots(page, "41-receipt-verified")
