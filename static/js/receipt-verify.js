@@ -175,6 +175,12 @@
     go();
   });
 
+  // Print buttons need script (CSP forbids inline handlers): shown only here.
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   document.querySelectorAll("[data-receipt-file]").forEach(function (input) {
     var el = document.getElementById(input.dataset.target);
     input.addEventListener("change", function () {

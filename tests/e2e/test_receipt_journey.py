@@ -104,6 +104,7 @@ def test_receipt_page_pdf_and_in_browser_verification(page, live_server, shots, 
     assert serious == [], serious
     facts = page.locator("[data-testid=receipt-facts]").inner_text()
     assert published.hash in facts and "v1" in facts and "您的第 1 条（共 2 条）" in facts
+    assert page.locator("[data-print]").is_visible()
     shots(page, "41-receipt-verified")
 
     # The PDF: Chinese text a machine can read back.
@@ -182,6 +183,24 @@ def test_receipt_page_pdf_and_in_browser_verification(page, live_server, shots, 
     )
     state, text = _result(page, "file-verify-result")
     assert state == "ok" and "Verified against published head #2" in text, text
+
+    # A receipt saved while pending, checked after a head was published:
+    # told to download it again rather than "not yet published".
+    pending_receipt = receipt_for(pending)
+    assert pending_receipt["published_head"] is None
+    ledger_publish_head(now=timezone.now())
+    page.set_input_files(
+        "#receipt-file",
+        files=[
+            {
+                "name": "pending.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(pending_receipt).encode(),
+            }
+        ],
+    )
+    state, text = _result(page, "file-verify-result")
+    assert state == "pending" and "download the receipt again" in text, text
 
     # The receipt page on a phone.
     page.set_viewport_size({"width": 390, "height": 844})
