@@ -46,7 +46,7 @@ def credited(claim: Claim, *, tz: str) -> Message:
         # entry is chained (the chain head is locked as briefly as possible).
         body = _(
             "%(minutes)d minutes were added to your membership. New expiry: %(expiry)s. "
-            "Download the receipt of this credit from your compensation page."
+            "Open its receipt to read, print or check this credit."
         ) % {"minutes": claim.credited_minutes, "expiry": local_time(entry.expires_after, tz)}
         if claim.withheld_minutes:
             body += " " + _(
@@ -55,7 +55,8 @@ def credited(claim: Claim, *, tz: str) -> Message:
         return (
             _("%(minutes)d minutes credited") % {"minutes": claim.credited_minutes},
             body,
-            reverse("compensation:my-compensation"),
+            # The public id exists before the entry is chained.
+            reverse("compensation:receipt-page", kwargs={"public_id": entry.public_id}),
         )
 
     return Message(
@@ -128,14 +129,15 @@ def membership_adjusted(adjustment, *, tz: str) -> Message:
             title = _("%(minutes)d minutes removed by staff") % {"minutes": -adjustment.minutes}
         body = _(
             "Staff adjusted your membership time (%(kind)s). Reason: %(reason)s "
-            "New expiry: %(expiry)s. The adjustment is on the ledger; download its receipt "
-            "from your compensation page."
+            "New expiry: %(expiry)s. The adjustment is on the ledger; open its receipt to "
+            "read, print or check it."
         ) % {
             "kind": adjustment.get_kind_display(),
             "reason": adjustment.reason,
             "expiry": local_time(entry.expires_after, tz),
         }
-        return title, body, reverse("compensation:my-compensation")
+        link = reverse("compensation:receipt-page", kwargs={"public_id": entry.public_id})
+        return title, body, link
 
     return Message(
         member_id=adjustment.member_id,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import Count, QuerySet, Sum
+from django.shortcuts import get_object_or_404
 
 from members.models import MemberProfile
 
@@ -53,6 +55,40 @@ def public_incidents() -> QuerySet[Incident]:
 
 def published_heads(limit: int = 30) -> QuerySet[LedgerCheckpoint]:
     return LedgerCheckpoint.objects.order_by("-published_at")[:limit]
+
+
+def latest_published_head() -> LedgerCheckpoint | None:
+    return LedgerCheckpoint.objects.order_by("-published_at").first()
+
+
+def receipt_entry(*, user, public_id) -> LedgerEntry:
+    """The ledger entry behind a receipt, for its own member or for staff
+    allowed to view ledger entries. Anybody else gets "not found", not
+    "forbidden": a receipt id reveals nothing about whether it exists."""
+    entries = LedgerEntry.objects.select_related("member", "reverses")
+    if not user.has_perm("compensation.view_ledgerentry"):
+        entries = entries.filter(member__user=user)
+    return get_object_or_404(entries, public_id=public_id)
+
+
+def member_entry_number(*, entry: LedgerEntry) -> tuple[int, int]:
+    """(position of the entry among its member's own entries, their count):
+    the member's 1..n, where the global ``seq`` has gaps for other members."""
+    own = LedgerEntry.objects.filter(member_id=entry.member_id)
+    return own.filter(seq__lte=entry.seq).count(), own.count()
+
+
+def incidents_by_ref(refs) -> dict[str, Incident]:
+    """Incidents named by ledger ``source_ref`` (their public id), for the
+    labels (outage or maintenance) and links of credited incidents."""
+    ids = {ref for ref in refs if ref}
+    valid = []
+    for ref in ids:
+        try:
+            valid.append(uuid.UUID(ref))
+        except ValueError:
+            continue
+    return {str(i.public_id): i for i in Incident.objects.filter(public_id__in=valid)}
 
 
 def head_covering(*, seq: int) -> LedgerCheckpoint | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import receipt_views, views
 
 app_name = "compensation"
 
@@ -12,5 +12,13 @@ urlpatterns = [
     path("ledger/chain.json", views.ledger_chain, name="ledger-chain"),
     path("my/disconnects/", views.my_disconnects, name="my-disconnects"),
     path("my/compensation/", views.my_compensation, name="my-compensation"),
-    path("my/compensation/<uuid:public_id>/receipt.json", views.receipt, name="receipt"),
+    path("my/compensation/<uuid:public_id>/", receipt_views.receipt_page, name="receipt-page"),
+    path(
+        "my/compensation/<uuid:public_id>/receipt.json", receipt_views.receipt_json, name="receipt"
+    ),
+    path(
+        "my/compensation/<uuid:public_id>/receipt.pdf",
+        receipt_views.receipt_pdf_view,
+        name="receipt-pdf",
+    ),
 ]

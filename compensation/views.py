@@ -1,5 +1,3 @@
-import json
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,10 +8,19 @@ from django.views.decorators.http import require_GET
 from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm
-from .models import Incident, IncidentStatus, LedgerEntry, LedgerHead, Policy
-from .receipts import receipt_for
+from .models import (
+    Incident,
+    IncidentStatus,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    Policy,
+    SourceKind,
+)
+from .receipts import next_head_due, source_label
 from .selectors import (
     appeal_deadline,
+    incidents_by_ref,
     member_coupons,
     member_disconnects,
     member_ledger,
@@ -23,6 +30,8 @@ from .selectors import (
 from .services.policy import policy_current, policy_quote, policy_ratio
 
 MAX_CHAIN_SPAN = 10_000
+# seq is a bigint: larger numbers are a 400, not a database error.
+MAX_SEQ = 2**63 - 1
 
 
 @require_GET
@@ -74,10 +83,22 @@ def incident_page(request: HttpRequest, public_id) -> HttpResponse:
 @require_GET
 def ledger_page(request: HttpRequest) -> HttpResponse:
     head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
+    heads = list(published_heads())
+    latest = heads[0] if heads else None
+    now = timezone.now()
     return render(
         request,
         "compensation/ledger.html",
-        {"head": head, "heads": published_heads(), "count": head.seq},
+        {
+            "head": head,
+            "heads": heads,
+            "count": head.seq,
+            "latest": latest,
+            # Entries after the last published head: the next head covers them.
+            "unpublished": head.seq - (latest.seq if latest else 0),
+            "next_head_due": next_head_due(now=now),
+            "now": now,
+        },
     )
 
 
@@ -87,20 +108,26 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
     personal data. ``?after=N&through=M`` (at most 10,000 entries)."""
     try:
         after = int(request.GET.get("after", "0"))
-        through = int(request.GET.get("through", str(after + 100)))
+        through = int(request.GET.get("through", str(min(after + 100, MAX_SEQ))))
     except ValueError:
         return JsonResponse({"error": "after and through must be integers"}, status=400)
-    if after < 0 or through < after:
-        return JsonResponse({"error": "need 0 <= after <= through"}, status=400)
+    if after < 0 or through < after or through > MAX_SEQ:
+        return JsonResponse({"error": f"need 0 <= after <= through <= {MAX_SEQ}"}, status=400)
     through = min(through, after + MAX_CHAIN_SPAN)
     rows = (
         LedgerEntry.objects.filter(seq__gt=after, seq__lte=through)
         .order_by("seq")
         .values_list("seq", "body_digest", "hash")
     )
+    # The latest heads, and every head published inside the asked range: a
+    # browser checking an old receipt finds the head it names.
+    in_range = LedgerCheckpoint.objects.filter(seq__gt=after, seq__lte=through).order_by(
+        "-published_at"
+    )[:100]
+    chosen = {h.pk: h for h in [*published_heads(10), *in_range]}
     heads = [
         {"seq": h.seq, "hash": h.hash, "published_at": h.published_at.isoformat()}
-        for h in published_heads(10)
+        for h in sorted(chosen.values(), key=lambda h: h.published_at, reverse=True)
     ]
     return JsonResponse(
         {
@@ -130,22 +157,25 @@ def my_disconnects(request: HttpRequest) -> HttpResponse:
 def my_compensation(request: HttpRequest) -> HttpResponse:
     member = member_profile_or_404(user=request.user)
     page = Paginator(member_ledger(member=member), 25).get_page(request.GET.get("page"))
+    incidents = incidents_by_ref(
+        e.source_ref for e in page.object_list if e.source_kind == SourceKind.INCIDENT
+    )
+    # Newest first: the member's own numbering runs 1..n oldest to newest;
+    # the global seq (shared by all members, hence its gaps) stays secondary.
+    first = page.paginator.count - page.start_index() + 1
+    rows = []
+    for index, entry in enumerate(page.object_list):
+        incident = incidents.get(entry.source_ref)
+        rows.append(
+            {
+                "e": entry,
+                "number": first - index,
+                "source": source_label(entry, incident=incident),
+                "incident": incident,
+            }
+        )
     return render(
         request,
         "compensation/my_compensation.html",
-        {"page": page, "coupons": member_coupons(member=member), "member": member},
+        {"page": page, "rows": rows, "coupons": member_coupons(member=member), "member": member},
     )
-
-
-@login_required
-def receipt(request: HttpRequest, public_id) -> HttpResponse:
-    member = member_profile_or_404(user=request.user)
-    # Someone else's entry is "not found", not "forbidden": ids reveal nothing.
-    entry = get_object_or_404(
-        LedgerEntry.objects.select_related("member", "reverses"), public_id=public_id, member=member
-    )
-    body = json.dumps(receipt_for(entry), ensure_ascii=False, indent=2)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="kamen-receipt-{entry.seq}.json"'
-    response["Cache-Control"] = "private, no-store"
-    return response

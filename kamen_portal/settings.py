@@ -488,7 +488,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Subsetting the receipt font logs every glyph at INFO.
+        "fontTools": {"level": "WARNING"},
+    },
 }
 # Celery workers keep Django's logging configuration (and the request id).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -502,6 +506,11 @@ HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # Absolute links in emails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
+# The font of PDF receipts: Noto Sans CJK from Debian's fonts-noto-cjk (an
+# OpenType collection; the Simplified Chinese face is picked by name).
+RECEIPT_PDF_FONT = env_str(
+    "RECEIPT_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+)
 
 # --- Appeals -------------------------------------------------------------------
 # Reviewers may credit up to this many minutes on an appeal; above it, a

@@ -136,9 +136,9 @@ ARTICLES = (
         topic="account",
         title={"zh-hans": "如何核验补偿凭证", "en": "How to verify a receipt"},
         summary={
-            "zh-hans": "下载凭证，运行几行 Python，与公开账本上公布的链头比对。",
-            "en": "Download the receipt, run a few lines of Python, compare with the published "
-            "head.",
+            "zh-hans": "打开凭证页面，浏览器会与已公布的链头比对；也可下载凭证，运行几行 Python 自行核验。",
+            "en": "Open the receipt page and your browser checks it against the published head; "
+            "or download it and run a few lines of Python.",
         },
         uses_policy=False,
     ),

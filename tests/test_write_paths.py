@@ -22,8 +22,19 @@ WRITES = {
     "get_or_create",
     "update_or_create",
 }
-# Receivers that are not models: Pillow images, dicts, ZIP archives, files.
-NOT_MODELS = {"image", "out", "context", "extra", "archive", "globals", "handle", "hasher"}
+# Receivers that are not models: Pillow images, dicts, ZIP archives, files,
+# fontTools fonts (compensation/pdf_font.py).
+NOT_MODELS = {
+    "image",
+    "out",
+    "context",
+    "extra",
+    "archive",
+    "globals",
+    "handle",
+    "hasher",
+    "font",
+}
 ALLOWED = {
     # Django's user manager contract: create_user() saves the user it builds.
     "members/models.py": "UserManager._create_user",

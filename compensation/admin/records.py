@@ -2,7 +2,9 @@
 coupons and published heads."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import (
@@ -56,7 +58,9 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "policy_version",
         "created_at",
         "short_hash",
+        "receipt_link",
     )
+    readonly_fields = ("receipt_link",)
     list_filter = ("kind", "source_kind", "policy_version")
     search_fields = ("member__member_no", "member__user__email", "source_ref", "hash")
     list_select_related = ("member",)
@@ -65,6 +69,13 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     @admin.display(description=_("hash"))
     def short_hash(self, obj: LedgerEntry) -> str:
         return obj.hash[:12] + "…"
+
+    @admin.display(description=_("receipt"))
+    def receipt_link(self, obj: LedgerEntry) -> str:
+        # The member's receipt page; staff reach it with view_ledgerentry,
+        # the permission that shows them this list in the first place.
+        url = reverse("compensation:receipt-page", kwargs={"public_id": obj.public_id})
+        return format_html('<a href="{}">{}</a>', url, _("Receipt page"))
 
     def has_reverse_permission(self, request) -> bool:
         return request.user.has_perm("compensation.reverse_ledgerentry")

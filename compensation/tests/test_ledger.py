@@ -215,3 +215,6 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
     )
     assert pending.returncode == 1
     assert "NOT YET PUBLISHED" in pending.stderr and "Traceback" not in pending.stderr
+    # ... and when the next head is due, from the receipt.
+    due = json.loads(response.content)["next_head_due"]
+    assert due and f"the next head is due by {due}" in pending.stderr

@@ -174,8 +174,10 @@ def _readme() -> str:
         "3. h = hash; for each d in chain_to_head: h = sha256(h + ':' + d)\n"
         "4. h must equal published_head.hash, which is listed on the public ledger page /ledger/.\n"
         "   published_head null: the entry is newer than the last head (published hourly);\n"
-        "   download the receipt again later.\n"
-        "The same few lines of Python are shown on /ledger/.\n"
+        "   next_head_due says when the next one is due: download the receipt again after it.\n"
+        "The same few lines of Python are shown on /ledger/, which can also check a receipt\n"
+        "file in your browser; each entry's receipt page (/my/compensation/<id>/) checks it\n"
+        "against the published head and offers a PDF. / 每个条目的凭证页面可在浏览器中核验并下载 PDF。\n"
     )
 
 

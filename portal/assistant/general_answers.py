@@ -157,7 +157,7 @@ class GeneralAnswers(MemberFacts):
             if last is not None:
                 self.link(
                     _("Receipt #%(seq)s") % {"seq": last.seq},
-                    reverse("compensation:receipt", kwargs={"public_id": last.public_id}),
+                    reverse("compensation:receipt-page", kwargs={"public_id": last.public_id}),
                     "receipt",
                 )
                 text += " " + _("Your latest is receipt #%(seq)s.") % {"seq": last.seq}

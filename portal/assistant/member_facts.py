@@ -133,7 +133,7 @@ class MemberFacts(ComposerBase):
             facts["v"] = entry.policy_version
             self.link(
                 _("Receipt #%(seq)s") % {"seq": entry.seq},
-                reverse("compensation:receipt", kwargs={"public_id": entry.public_id}),
+                reverse("compensation:receipt-page", kwargs={"public_id": entry.public_id}),
                 "receipt",
             )
             if entry.policy_version == self.policy.version:
@@ -260,7 +260,7 @@ class MemberFacts(ComposerBase):
         if last is not None:
             self.link(
                 _("Receipt #%(seq)s") % {"seq": last.seq},
-                reverse("compensation:receipt", kwargs={"public_id": last.public_id}),
+                reverse("compensation:receipt-page", kwargs={"public_id": last.public_id}),
                 "receipt",
             )
             self.link(_("Your compensation"), reverse("compensation:my-compensation"), "receipt")

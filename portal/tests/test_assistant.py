@@ -65,7 +65,7 @@ def test_partly_credited_disconnect_is_explained_with_minutes_receipt_and_deadli
     deadline = timezone.localtime(s.disconnect.ended_at + timezone.timedelta(hours=24))
     assert deadline.strftime("%m-%d %H:%M") in answer.text
     urls = {link.url for link in answer.links}
-    assert reverse("compensation:receipt", kwargs={"public_id": s.entry.public_id}) in urls
+    assert reverse("compensation:receipt-page", kwargs={"public_id": s.entry.public_id}) in urls
     assert answer.next_step.kind == "appeal"
     assert str(s.disconnect.public_id) in answer.next_step.url
 
@@ -91,7 +91,7 @@ def test_anonymous_visitors_get_policy_answers_and_no_member_facts():
     )
     when = timezone.localtime(s.disconnect.started_at).strftime("%m-%d %H:%M")
     assert when not in answer.text and "14" not in re.findall(r"\d+", answer.text)
-    assert all("receipt.json" not in link.url for link in answer.links)
+    assert all(str(s.entry.public_id) not in link.url for link in answer.links)
     assert answer.next_step.kind == "sign_in"
 
 
@@ -264,7 +264,8 @@ def test_the_page_form_works_without_javascript(client):
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert "receipt.json" in html and 'data-testid="assistant-answer"' in html
+    receipt = reverse("compensation:receipt-page", kwargs={"public_id": s.entry.public_id})
+    assert receipt in html and 'data-testid="assistant-answer"' in html
     support = client.post(reverse("portal:support"), follow=True)
     assert support.status_code == 200
     assert SupportRequest.objects.filter(member=s.member).count() == 1

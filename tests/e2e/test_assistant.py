@@ -33,7 +33,7 @@ def _ask(page, question):
 
 def test_member_asks_the_panel_in_chinese_and_english(page, live_server, shots):
     scenario = make_partly_credited(email="asker@example.com")
-    receipt = reverse("compensation:receipt", kwargs={"public_id": scenario.entry.public_id})
+    receipt = reverse("compensation:receipt-page", kwargs={"public_id": scenario.entry.public_id})
     _sign_in(page, live_server.url, "asker@example.com")
     page.click("[data-testid=assistant-open]")
     assert page.locator("label[for=assistant-panel-q]").is_visible()
