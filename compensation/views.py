@@ -10,14 +10,13 @@ from django.views.decorators.http import require_GET
 from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm
-from .models import Incident, IncidentStatus, LedgerEntry, LedgerHead, Policy
+from .models import LedgerEntry, LedgerHead, Policy
 from .receipts import receipt_for
 from .selectors import (
     appeal_deadline,
     member_coupons,
     member_disconnects,
     member_ledger,
-    public_incidents,
     published_heads,
 )
 from .services.policy import policy_current, policy_quote, policy_ratio
@@ -43,31 +42,6 @@ def policy_page(request: HttpRequest) -> HttpResponse:
         request,
         "compensation/policy.html",
         {"policy": policy, "form": form, "quote": quote, "history": history},
-    )
-
-
-@require_GET
-def status_page(request: HttpRequest) -> HttpResponse:
-    incidents = public_incidents()
-    ongoing = [i for i in incidents.filter(status=IncidentStatus.OPEN)]
-    past = Paginator(incidents.filter(status=IncidentStatus.CLOSED), 20).get_page(
-        request.GET.get("page")
-    )
-    return render(
-        request,
-        "compensation/status.html",
-        {"ongoing": ongoing, "past": past, "now": timezone.now()},
-    )
-
-
-@require_GET
-def incident_page(request: HttpRequest, public_id) -> HttpResponse:
-    incident = get_object_or_404(
-        Incident.objects.exclude(status=IncidentStatus.CANCELLED).prefetch_related("nodes"),
-        public_id=public_id,
-    )
-    return render(
-        request, "compensation/incident.html", {"incident": incident, "now": timezone.now()}
     )
 
 
