@@ -21,7 +21,7 @@ from ..services.incidents import (
 )
 from ..services.nodes import node_create, node_revoke, node_rotate_token, node_update
 from ..services.policy import POLICY_RULE_FIELDS, policy_current, policy_publish
-from .status import IncidentUpdateInline, post_update_link
+from .status import post_update_link, updates_summary
 
 
 class NodeForm(forms.ModelForm):
@@ -193,12 +193,15 @@ class IncidentAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     filter_horizontal = ("nodes",)
     actions = ("close_now",)
-    inlines = (IncidentUpdateInline,)
-    readonly_fields = ("updates_link",)
+    readonly_fields = ("public_updates",)
 
     @admin.display(description=_("public updates"))
     def updates_link(self, obj):
         return post_update_link(obj)
+
+    @admin.display(description=_("public updates"))
+    def public_updates(self, obj):
+        return updates_summary(obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Incident, IncidentStatus, IncidentUpdate
@@ -91,23 +91,26 @@ class IncidentUpdateAdmin(admin.ModelAdmin):
         messages.info(request, _("The update is public on the status page."))
 
 
-class IncidentUpdateInline(admin.TabularInline):
-    """The timeline on the incident's page in admin (read-only)."""
-
-    model = IncidentUpdate
-    extra = 0
-    fields = ("status", "message_zh", "message_en", "posted_at", "posted_by")
-    readonly_fields = fields
-    ordering = ("posted_at", "pk")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+def updates_summary(incident: Incident | None) -> str:
+    """The public timeline on the incident's admin page (read-only; a field,
+    not an inline, so the incident form posts no formset)."""
+    if incident is None or incident.pk is None:
+        return "—"
+    rows = format_html_join(
+        "",
+        "<li><strong>{}</strong> · {} · {}<br>{}<br>{}</li>",
+        (
+            (
+                u.get_status_display(),
+                timezone.localtime(u.posted_at).strftime("%Y-%m-%d %H:%M"),
+                u.posted_by.email if u.posted_by else "—",
+                u.message_zh,
+                u.message_en,
+            )
+            for u in incident.updates.select_related("posted_by").order_by("posted_at", "pk")
+        ),
+    )
+    return format_html("<ol>{}</ol>{}", rows, post_update_link(incident))
 
 
 def post_update_link(incident: Incident | None) -> str:
