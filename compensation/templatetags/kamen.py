@@ -64,3 +64,8 @@ def incident_phase_label(incident) -> str:
 @register.filter(name="latest_update")
 def latest_update_filter(incident):
     return latest_update(incident)
+
+
+@register.filter
+def incident_phase_code(incident) -> str:
+    return incident_phase(incident, timezone.now())
