@@ -8,6 +8,7 @@ node names and staff-written updates, never a member.
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,6 +100,36 @@ def incident_phase(incident: Incident, now: datetime) -> str:
             return "completed"
         return "scheduled" if incident.started_at > now else "in_progress"
     return "resolved" if incident.status == IncidentStatus.CLOSED else "ongoing"
+
+
+def incident_kinds(refs: Iterable[str]) -> dict[str, str]:
+    """``{public_id: kind}`` for the incidents ledger entries refer to (one
+    query), so a credit for maintenance says 维护 like the status page."""
+    ids = {r for r in refs if r}
+    if not ids:
+        return {}
+    valid = []
+    for ref in ids:
+        try:
+            valid.append(uuid.UUID(ref))
+        except ValueError:
+            continue
+    return {
+        str(pk): kind
+        for pk, kind in Incident.objects.filter(public_id__in=valid).values_list(
+            "public_id", "kind"
+        )
+    }
+
+
+def source_label(entry, kinds: dict[str, str] | None = None) -> str:
+    """What a ledger entry was for, in words; an incident credit is labelled
+    by its incident (维护 or 故障)."""
+    if entry.source_kind != "incident":
+        return str(entry.get_source_kind_display())
+    if kinds is None:
+        kinds = incident_kinds([entry.source_ref])
+    return incident_label(kinds.get(entry.source_ref, IncidentKind.OUTAGE))
 
 
 def _covers(incident: Incident, node_id: int) -> bool:

@@ -20,6 +20,7 @@ from .selectors import (
     published_heads,
 )
 from .services.policy import policy_current, policy_quote, policy_ratio
+from .status import incident_kinds
 
 MAX_CHAIN_SPAN = 10_000
 
@@ -104,10 +105,16 @@ def my_disconnects(request: HttpRequest) -> HttpResponse:
 def my_compensation(request: HttpRequest) -> HttpResponse:
     member = member_profile_or_404(user=request.user)
     page = Paginator(member_ledger(member=member), 25).get_page(request.GET.get("page"))
+    kinds = incident_kinds(e.source_ref for e in page if e.source_kind == "incident")
     return render(
         request,
         "compensation/my_compensation.html",
-        {"page": page, "coupons": member_coupons(member=member), "member": member},
+        {
+            "page": page,
+            "coupons": member_coupons(member=member),
+            "member": member,
+            "incident_kinds": kinds,
+        },
     )
 
 

@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 
 from compensation.status import PHASE_LABELS, ComponentState, incident_phase, latest_update
 from compensation.status import incident_label as _incident_label
+from compensation.status import source_label as _source_label
 
 register = template.Library()
 
@@ -69,3 +70,10 @@ def latest_update_filter(incident):
 @register.filter
 def incident_phase_code(incident) -> str:
     return incident_phase(incident, timezone.now())
+
+
+@register.filter
+def source_label(entry, kinds=None) -> str:
+    """A ledger entry's source in words; pass the view's ``incident_kinds``
+    map to avoid a query per incident entry."""
+    return _source_label(entry, kinds)

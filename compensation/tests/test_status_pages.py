@@ -351,3 +351,27 @@ def test_staff_post_updates_in_admin_by_role(client, role, stage, posted, closed
         assert update.posted_by_id == staff.pk
         change = client.get(reverse("admin:compensation_incident_change", args=[incident.pk]))
         assert "正在处理。" in change.content.decode()
+
+
+def test_a_maintenance_credit_is_labelled_maintenance_on_my_compensation(client):
+    from compensation.services.incidents import incident_pay_members, incident_payout_plan
+
+    member = MemberFactory().member
+    maintenance = incident_declare(
+        kind=IncidentKind.MAINTENANCE,
+        scope=IncidentScope.ALL,
+        node_ids=[],
+        started_at=NOW - timedelta(hours=3),
+        ended_at=NOW - timedelta(hours=2),
+        ratio=None,
+        title_zh="全站维护",
+        title_en="Site maintenance",
+        actor=None,
+        now=NOW,
+    )
+    for chunk in incident_payout_plan(incident_id=maintenance.pk, threshold=timedelta(minutes=5)):
+        incident_pay_members(incident_id=maintenance.pk, member_ids=chunk, now=NOW)
+    client.force_login(member.user)
+    page = client.get(reverse("compensation:my-compensation")).content.decode()
+    cell = page.split('data-label="事由">')[1].split("</td>")[0]
+    assert cell.startswith("维护") and "故障" not in cell
