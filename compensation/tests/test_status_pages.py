@@ -97,8 +97,11 @@ def test_a_resolving_update_ends_a_declared_incident(scene):
     assert stages == ["investigating", "identified", "monitoring", "resolved"]
 
 
-def test_status_page_shows_components_bars_and_separates_maintenance(client, scene):
-    page = client.get("/status/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+def test_status_page_shows_components_bars_and_separates_maintenance(
+    client, scene, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(14):
+        page = client.get("/status/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert page.count('data-testid="component"') == 2
     assert page.count('class="bar day-') == 180
     assert 'class="bar day-outage" title="2026-11-17 · 中断 · 中断时长 1 小时 10 分钟' in page
