@@ -320,7 +320,13 @@ def incident_notify(
         if event == "declared"
         else NotificationKind.INCIDENT_RESOLVED
     )
-    user_ids = incident_affected_user_ids(incident=incident, threshold=threshold or _threshold())
+    # Degraded performance pays no window (members' own disconnects are
+    # credited as usual), so only status subscribers hear of it.
+    user_ids = (
+        []
+        if incident.kind == IncidentKind.DEGRADED
+        else incident_affected_user_ids(incident=incident, threshold=threshold or _threshold())
+    )
     recorded = 0
     for start in range(0, len(user_ids), NOTICE_CHUNK):
         with transaction.atomic():

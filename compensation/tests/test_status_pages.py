@@ -378,3 +378,35 @@ def test_a_maintenance_credit_is_labelled_maintenance_on_my_compensation(client)
     page = client.get(reverse("compensation:my-compensation")).content.decode()
     cell = page.split('data-label="事由">')[1].split("</td>")[0]
     assert cell.startswith("维护") and "故障" not in cell
+
+
+def test_degraded_performance_is_closed_by_detection_and_told_only_to_subscribers(
+    django_capture_on_commit_callbacks,
+):
+    from compensation.services.detection import detection_run
+    from compensation.services.incidents import incident_notify
+
+    subscriber = MemberFactory().member
+    other = MemberFactory().member
+    preferences_set(user=subscriber.user, kind=NotificationKind.STATUS_NOTICE, email=True)
+    slow = incident_declare(
+        kind=IncidentKind.DEGRADED,
+        scope=IncidentScope.ALL,
+        node_ids=[],
+        started_at=NOW - timedelta(hours=2),
+        ended_at=NOW + timedelta(minutes=30),
+        ratio=None,
+        title_zh="全站变慢",
+        title_en="Slow everywhere",
+        actor=None,
+        now=NOW,
+    )
+    incident_notify(incident_id=slow.pk, event="declared", now=NOW)
+    told = set(Notification.objects.values_list("user_id", flat=True))
+    assert told == {subscriber.user_id}
+    assert other.user_id not in told
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        detection_run(now=NOW + timedelta(hours=1))
+    slow.refresh_from_db()
+    assert slow.status == IncidentStatus.CLOSED
+    assert slow.payout_state == "not_started"  # no window is paid
