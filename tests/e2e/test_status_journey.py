@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 
 from compensation.models import IncidentKind, IncidentScope
@@ -129,6 +130,17 @@ def _set_language(context, base, language):
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
 
 
+def _serious_violations(page) -> list[str]:
+    """axe-core over the page's own content (``main``; the shared layout is
+    checked by the site-wide axe run): serious or critical ones only."""
+    results = Axe().run(page, context="main")
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _fits(page, width):
     return page.evaluate("document.documentElement.scrollWidth") <= width
 
@@ -167,6 +179,7 @@ def test_status_page_journey(browser, live_server, shots, status_world):
     assert "北京节点系统升级" in upcoming and "已计划" in upcoming
     assert "登录" in page.locator("[data-testid=subscribe]").inner_text()
     shots(page, "status-01-desktop-zh")
+    assert _serious_violations(page) == []
 
     # The text alternative of the bars.
     sh.locator("summary").click()
@@ -183,6 +196,7 @@ def test_status_page_journey(browser, live_server, shots, status_world):
     )
     assert stages == ["investigating", "identified", "monitoring", "resolved"]
     shots(page, "status-03-incident-zh")
+    assert _serious_violations(page) == []
 
     # The scheduled maintenance is 维护 on its own page too.
     page.goto(f"{base}/status/{status_world['upcoming'].public_id}/")
@@ -228,6 +242,7 @@ def test_status_page_journey(browser, live_server, shots, status_world):
     assert sh.locator(".bar:visible").count() == 30
     assert "uptime over 90 days" in sh.inner_text()
     shots(page, "status-04-phone-en")
+    assert _serious_violations(page) == []
     page.goto(f"{base}/status/{outage.public_id}/")
     assert _fits(page, PHONE["width"])
     assert page.locator("[data-testid=incident-label]").inner_text() == "Incident"
@@ -241,6 +256,7 @@ def test_status_page_journey(browser, live_server, shots, status_world):
     page.goto(f"{base}/status/")
     assert _fits(page, PHONE["width"])
     shots(page, "status-06-phone-zh")
+    assert _serious_violations(page) == []
     context.close()
 
 
