@@ -60,8 +60,9 @@ def status_world():
     sh = _node("sh-node-01", age_days=120, now=now)
     bj = _node("bj-node-02", age_days=120, now=now)
     gz = _node("gz-node-03", age_days=20, now=now)
-    # Five days ago at 10:00 local-ish: a 70-minute outage on sh-node-01.
-    start = now - timedelta(days=5, hours=2)
+    # Five days ago, 10:00-11:10 in the portal's zone (one calendar day's bar).
+    local = timezone.localtime(now - timedelta(days=5))
+    start = local.replace(hour=10, minute=0)
     outage = _declare(
         IncidentKind.OUTAGE,
         nodes=[sh],
