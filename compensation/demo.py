@@ -13,6 +13,7 @@ from members.models import MemberProfile
 from .models import Incident, IncidentKind, IncidentScope, Node
 from .services.detection import detection_run
 from .services.disconnects import disconnect_compensate
+from .services.incident_updates import incident_update_post
 from .services.incidents import incident_declare, incident_pay_members, incident_payout_plan
 from .services.ingest import heartbeats_ingest
 from .services.ledger_publish import ledger_publish_head
@@ -92,6 +93,25 @@ def seed_compensation_history(*, now: datetime, stdout) -> str:
         )
         for chunk in incident_payout_plan(incident_id=incident.pk, threshold=timedelta(minutes=5)):
             incident_pay_members(incident_id=incident.pk, member_ids=chunk, now=now)
+        # Its public timeline on /status/ (as staff would post it in admin).
+        for at, stage, zh, en in (
+            (
+                start - timedelta(days=1),
+                "scheduled",
+                "将升级数据库约 30 分钟。",
+                "A 30-minute database upgrade.",
+            ),
+            (start, "in_progress", "升级已开始。", "The upgrade has started."),
+            (
+                start + timedelta(minutes=30),
+                "completed",
+                "升级完成，服务已恢复。",
+                "Done; service is back.",
+            ),
+        ):
+            incident_update_post(
+                incident=incident, status=stage, message_zh=zh, message_en=en, actor=None, now=at
+            )
     ledger_publish_head(now=timezone.now())
     stdout.write(
         "demo history: 2 disconnects, 1 maintenance window, credits and a published ledger head"

@@ -11,6 +11,7 @@ from members.models import NotificationKind
 from members.services.notify import Message, local_time
 
 from .models import Claim, Coupon, Disconnect
+from .status import incident_label
 
 
 def disconnect_detected(disconnect: Disconnect, *, node_name: str, tz: str) -> Message:
@@ -91,28 +92,81 @@ def coupon_issued(coupon: Coupon, *, tz: str) -> Message:
 
 
 def incident_render(incident, event: str):
-    """Title, body and link of an incident notice, for the active language."""
+    """Title, body and link of an incident notice to the members it affects,
+    for the active language. Maintenance is called maintenance (维护), never
+    an incident (故障): the label is ``status.incident_label``'s."""
 
     def render():
-
         title = incident.title_en if tr.get_language() == "en" else incident.title_zh
+        label = incident_label(incident)
         if event == "declared":
             return (
-                _("Service incident: %(title)s") % {"title": title},
+                _("%(label)s: %(title)s") % {"label": label, "title": title},
                 _(
-                    "An incident affecting your service started at %(start)s. Lost time is compensated "
-                    "automatically under the published policy once it ends; you do not need to do anything."
+                    "%(label)s affecting your service starts at %(start)s. Lost time is "
+                    "compensated automatically under the published policy once it ends; you do "
+                    "not need to do anything."
                 )
-                % {"start": local_time(incident.started_at)},
+                % {"label": label, "start": local_time(incident.started_at)},
                 reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
             )
         return (
-            _("Resolved: %(title)s") % {"title": title},
+            _("%(label)s ended: %(title)s") % {"label": label, "title": title},
             _(
-                "The incident that affected your service (%(start)s – %(end)s) is resolved. "
+                "%(label)s that affected your service (%(start)s – %(end)s) has ended. "
                 "The lost time is being credited to your membership."
             )
-            % {"start": local_time(incident.started_at), "end": local_time(incident.ended_at)},
+            % {
+                "label": label,
+                "start": local_time(incident.started_at),
+                "end": local_time(incident.ended_at),
+            },
+            reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
+        )
+
+    return render
+
+
+def status_incident_render(incident, event: str):
+    """An incident opening or ending, for members subscribed to status
+    notices (who may not be affected themselves)."""
+
+    def render():
+        title = incident.title_en if tr.get_language() == "en" else incident.title_zh
+        label = incident_label(incident)
+        url = reverse("compensation:incident", kwargs={"public_id": incident.public_id})
+        if event == "declared":
+            return (
+                _("%(label)s: %(title)s") % {"label": label, "title": title},
+                _("Status page: %(label)s “%(title)s” starts at %(start)s.")
+                % {"label": label, "title": title, "start": local_time(incident.started_at)},
+                url,
+            )
+        return (
+            _("%(label)s ended: %(title)s") % {"label": label, "title": title},
+            _("Status page: %(label)s “%(title)s” ended at %(end)s.")
+            % {"label": label, "title": title, "end": local_time(incident.ended_at)},
+            url,
+        )
+
+    return render
+
+
+def status_update_render(update):
+    """A staff-posted update, for members subscribed to status notices."""
+    incident = update.incident
+
+    def render():
+        english = tr.get_language() == "en"
+        title = incident.title_en if english else incident.title_zh
+        return (
+            _("%(label)s update (%(stage)s): %(title)s")
+            % {
+                "label": incident_label(incident),
+                "stage": update.get_status_display(),
+                "title": title,
+            },
+            update.message_en if english else update.message_zh,
             reverse("compensation:incident", kwargs={"public_id": incident.public_id}),
         )
 

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .labels import incident_word
 from .ledger import entry_body
 from .models import (
     Incident,
@@ -29,6 +28,7 @@ from .selectors import (
     latest_published_head,
     member_entry_number,
 )
+from .status import source_label
 
 VERIFY_HOWTO = (
     "1. body_digest = sha256(canonical JSON of 'entry': keys sorted, separators ',' and ':', UTF-8). "
@@ -136,12 +136,6 @@ def entry_summary(entry: LedgerEntry, *, incident: Incident | None = None) -> st
     return str(entry.get_kind_display())
 
 
-def source_label(entry: LedgerEntry, *, incident: Incident | None = None) -> str:
-    if entry.source_kind == SourceKind.INCIDENT:
-        return str(incident_word(incident))
-    return str(entry.get_source_kind_display())
-
-
 def receipt_facts(entry: LedgerEntry, *, now: datetime) -> ReceiptFacts:
     incident = None
     if entry.source_kind == SourceKind.INCIDENT:
@@ -152,7 +146,7 @@ def receipt_facts(entry: LedgerEntry, *, now: datetime) -> ReceiptFacts:
     return ReceiptFacts(
         entry=entry,
         summary=entry_summary(entry, incident=incident),
-        source=source_label(entry, incident=incident),
+        source=source_label(entry, {entry.source_ref: incident.kind} if incident else None),
         incident=incident,
         own_number=own_number,
         own_count=own_count,

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from .services.detection import detection_run
 from .services.disconnects import disconnect_compensate
+from .services.incident_updates import incident_update_notify
 from .services.incidents import incident_notify, incident_pay_members, incident_payout_plan
 from .services.ledger_publish import ledger_publish_head
 
@@ -40,3 +41,8 @@ def publish_ledger_head() -> None:
 @shared_task(ignore_result=True)
 def notify_incident(incident_id: int, event: str) -> None:
     incident_notify(incident_id=incident_id, event=event, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def notify_status_update(update_id: int) -> None:
+    incident_update_notify(update_id=update_id, now=timezone.now())

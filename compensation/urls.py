@@ -1,13 +1,15 @@
 from django.urls import path
 
-from . import receipt_views, views
+from . import receipt_views, status_views, views
 
 app_name = "compensation"
 
 urlpatterns = [
     path("policy/", views.policy_page, name="policy"),
-    path("status/", views.status_page, name="status"),
-    path("status/<uuid:public_id>/", views.incident_page, name="incident"),
+    path("status/", status_views.status_page, name="status"),
+    path("status/feed.atom", status_views.status_feed, name="status-feed"),
+    path("status/subscribe/", status_views.status_subscribe, name="status-subscribe"),
+    path("status/<uuid:public_id>/", status_views.incident_page, name="incident"),
     path("ledger/", views.ledger_page, name="ledger"),
     path("ledger/chain.json", views.ledger_chain, name="ledger-chain"),
     path("my/disconnects/", views.my_disconnects, name="my-disconnects"),

@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -9,25 +9,23 @@ from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm
 from .models import (
-    Incident,
-    IncidentStatus,
     LedgerCheckpoint,
     LedgerEntry,
     LedgerHead,
     Policy,
     SourceKind,
 )
-from .receipts import next_head_due, source_label
+from .receipts import next_head_due
 from .selectors import (
     appeal_deadline,
     incidents_by_ref,
     member_coupons,
     member_disconnects,
     member_ledger,
-    public_incidents,
     published_heads,
 )
 from .services.policy import policy_current, policy_quote, policy_ratio
+from .status import source_label
 
 MAX_CHAIN_SPAN = 10_000
 # seq is a bigint: larger numbers are a 400, not a database error.
@@ -52,31 +50,6 @@ def policy_page(request: HttpRequest) -> HttpResponse:
         request,
         "compensation/policy.html",
         {"policy": policy, "form": form, "quote": quote, "history": history},
-    )
-
-
-@require_GET
-def status_page(request: HttpRequest) -> HttpResponse:
-    incidents = public_incidents()
-    ongoing = [i for i in incidents.filter(status=IncidentStatus.OPEN)]
-    past = Paginator(incidents.filter(status=IncidentStatus.CLOSED), 20).get_page(
-        request.GET.get("page")
-    )
-    return render(
-        request,
-        "compensation/status.html",
-        {"ongoing": ongoing, "past": past, "now": timezone.now()},
-    )
-
-
-@require_GET
-def incident_page(request: HttpRequest, public_id) -> HttpResponse:
-    incident = get_object_or_404(
-        Incident.objects.exclude(status=IncidentStatus.CANCELLED).prefetch_related("nodes"),
-        public_id=public_id,
-    )
-    return render(
-        request, "compensation/incident.html", {"incident": incident, "now": timezone.now()}
     )
 
 
@@ -160,6 +133,7 @@ def my_compensation(request: HttpRequest) -> HttpResponse:
     incidents = incidents_by_ref(
         e.source_ref for e in page.object_list if e.source_kind == SourceKind.INCIDENT
     )
+    kinds = {ref: incident.kind for ref, incident in incidents.items()}
     # Newest first: the member's own numbering runs 1..n oldest to newest;
     # the global seq (shared by all members, hence its gaps) stays secondary.
     first = page.paginator.count - page.start_index() + 1
@@ -170,7 +144,7 @@ def my_compensation(request: HttpRequest) -> HttpResponse:
             {
                 "e": entry,
                 "number": first - index,
-                "source": source_label(entry, incident=incident),
+                "source": source_label(entry, kinds),
                 "incident": incident,
             }
         )

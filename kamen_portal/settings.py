@@ -416,6 +416,7 @@ CELERY_TASK_ROUTES = {
     # Notifications: recording notices for everyone an incident touched,
     # sending e-mail, the outbox relay, reminders and the staff digest.
     "compensation.tasks.notify_incident": {"queue": CELERY_QUEUE_NOTIFICATIONS},
+    "compensation.tasks.notify_status_update": {"queue": CELERY_QUEUE_NOTIFICATIONS},
     "appeals.tasks.remind_appeal_windows": {"queue": CELERY_QUEUE_NOTIFICATIONS},
     "appeals.tasks.send_staff_digest": {"queue": CELERY_QUEUE_NOTIFICATIONS},
     "members.tasks.send_notification_emails": {"queue": CELERY_QUEUE_NOTIFICATIONS},

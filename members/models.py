@@ -161,6 +161,7 @@ class NotificationKind(models.TextChoices):
     SECURITY = "security", _("Account security")
     MEMBERSHIP_ADJUSTED = "membership_adjusted", _("Membership time adjusted by staff")
     STAFF_DIGEST = "staff_digest", _("Staff digest")
+    STATUS_NOTICE = "status_notice", _("Status page updates (incidents and maintenance)")
 
 
 # Security events always go by email, whatever the preferences say.
@@ -169,6 +170,8 @@ ALWAYS_EMAILED = frozenset({NotificationKind.SECURITY, NotificationKind.STAFF_DI
 DEFAULT_CHANNELS = {
     NotificationKind.DISCONNECT_DETECTED: (False, True),
     NotificationKind.APPEAL_WINDOW_CLOSING: (True, True),
+    # Status page subscription: members opt in (on /status/ or in settings).
+    NotificationKind.STATUS_NOTICE: (False, False),
 }
 
 

@@ -1,6 +1,7 @@
 from django.http import Http404
 
-from .models import MemberProfile, User
+from .models import MemberProfile, NotificationPreference, User
+from .services.notify import channels_for
 
 
 def member_profile_for_user(*, user: User) -> MemberProfile | None:
@@ -15,3 +16,11 @@ def member_profile_or_404(*, user: User) -> MemberProfile:
     if profile is None:
         raise Http404
     return profile
+
+
+def notification_channels(*, user: User, kind: str) -> tuple[bool, bool]:
+    """(email, inbox) the member chose for ``kind``, or its default."""
+    chosen = NotificationPreference.objects.filter(user=user, kind=kind).first()
+    if chosen is not None:
+        return channels_for(user.pk, kind, {(user.pk, kind): (chosen.email, chosen.inbox)})
+    return channels_for(user.pk, kind, {})

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compensation.selectors import member_disconnects, member_ledger
+from compensation.status import incident_kinds
 from members.selectors import member_profile_for_user
 
 from . import dashboard
@@ -42,9 +43,13 @@ def member_dashboard(request: HttpRequest) -> HttpResponse:
     context = {"profile": profile, "now": now}
     if profile is not None:
         remaining = profile.remaining(now=now)
+        entries = list(member_ledger(member=profile)[:5])
         context.update(
             recent_disconnects=list(member_disconnects(member=profile)[:5]),
-            recent_entries=list(member_ledger(member=profile)[:5]),
+            recent_entries=entries,
+            incident_kinds=incident_kinds(
+                e.source_ref for e in entries if e.source_kind == "incident"
+            ),
             membership_active=profile.membership_is_active(now=now),
             remaining_days=remaining.days,
             remaining_hours=remaining.seconds // 3600,

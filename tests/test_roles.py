@@ -28,6 +28,7 @@ from compensation.models import (
     IncidentKind,
     IncidentScope,
     IncidentStatus,
+    IncidentUpdate,
     LedgerEntry,
     LedgerKind,
     MembershipAdjustment,
@@ -52,6 +53,7 @@ MATRIX = {
     "revoke_node_token": {"Operators"},
     "close_incident": {"Operators"},
     "declare_incident": {"Operators"},
+    "post_incident_update": {"Operators", "Supervisors"},
     "retry_failed_emails": {"Operators"},
     "publish_policy": {"Operators"},
     "reverse_ledger_entry": {"Supervisors"},
@@ -177,6 +179,17 @@ def _do(action: str, client, p: Platform) -> bool:
             },
         )
         return Incident.objects.count() > before
+    if action == "post_incident_update":
+        client.post(
+            reverse("admin:compensation_incidentupdate_add"),
+            {
+                "incident": p.incident.pk,
+                "status": "identified",
+                "message_zh": "已查明原因。",
+                "message_en": "Cause identified.",
+            },
+        )
+        return IncidentUpdate.objects.filter(incident=p.incident).exists()
     if action == "retry_failed_emails":
         _changelist_action(client, "members_notification", "retry_failed", [p.failed.pk])
         p.failed.refresh_from_db()

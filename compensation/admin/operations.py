@@ -21,6 +21,7 @@ from ..services.incidents import (
 )
 from ..services.nodes import node_create, node_revoke, node_rotate_token, node_update
 from ..services.policy import POLICY_RULE_FIELDS, policy_current, policy_publish
+from .status import post_update_link, updates_summary
 
 
 class NodeForm(forms.ModelForm):
@@ -146,6 +147,7 @@ class IncidentForm(forms.ModelForm):
         choices=[
             (IncidentKind.OUTAGE, IncidentKind.OUTAGE.label),
             (IncidentKind.MAINTENANCE, IncidentKind.MAINTENANCE.label),
+            (IncidentKind.DEGRADED, IncidentKind.DEGRADED.label),
         ]
     )
 
@@ -176,12 +178,30 @@ class IncidentForm(forms.ModelForm):
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentForm
-    list_display = ("title_zh", "kind", "status", "scope", "started_at", "ended_at", "payout_state")
+    list_display = (
+        "title_zh",
+        "kind",
+        "status",
+        "scope",
+        "started_at",
+        "ended_at",
+        "payout_state",
+        "updates_link",
+    )
     list_filter = ("status", "kind", "scope", "payout_state")
     search_fields = ("title_zh", "title_en", "nodes__name")
     date_hierarchy = "started_at"
     filter_horizontal = ("nodes",)
     actions = ("close_now",)
+    readonly_fields = ("public_updates",)
+
+    @admin.display(description=_("public updates"))
+    def updates_link(self, obj):
+        return post_update_link(obj)
+
+    @admin.display(description=_("public updates"))
+    def public_updates(self, obj):
+        return updates_summary(obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -2,7 +2,7 @@ from django.urls import path
 
 from members.api.views import MeView
 
-from . import alerts, views
+from . import alerts, status, views
 
 urlpatterns = [
     path("heartbeats/", views.HeartbeatIngestView.as_view(), name="api-heartbeats"),
@@ -11,6 +11,7 @@ urlpatterns = [
         alerts.AlertmanagerWebhookView.as_view(),
         name="api-alertmanager",
     ),
+    path("status/", status.StatusSummaryView.as_view(), name="api-status"),
     path("me/", MeView.as_view(), name="api-me"),
     path("me/disconnects/", views.MyDisconnectsView.as_view(), name="api-my-disconnects"),
     path("me/compensations/", views.MyCompensationsView.as_view(), name="api-my-compensations"),

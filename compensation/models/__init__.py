@@ -6,12 +6,15 @@ from .alerts import AlertLink
 from .disconnects import Disconnect, DisconnectStatus, Outcome
 from .heartbeats import NodeState, PendingGap, SessionState
 from .incidents import (
+    DECLARED_KINDS,
     Incident,
     IncidentKind,
     IncidentMember,
     IncidentScope,
     IncidentStatus,
+    IncidentUpdate,
     PayoutState,
+    UpdateStatus,
 )
 from .ledger import (
     GENESIS_HASH,
@@ -47,6 +50,8 @@ __all__ = [
     "IncidentMember",
     "IncidentScope",
     "IncidentStatus",
+    "IncidentUpdate",
+    "DECLARED_KINDS",
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerHead",
@@ -58,6 +63,7 @@ __all__ = [
     "PayoutState",
     "PendingGap",
     "Policy",
+    "UpdateStatus",
     "SessionState",
     "SourceKind",
 ]

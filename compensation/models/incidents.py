@@ -20,6 +20,11 @@ class IncidentKind(models.TextChoices):
     MASS_DROP = "mass_drop", _("Mass disconnect (detected)")
     OUTAGE = "outage", _("Outage (declared)")
     MAINTENANCE = "maintenance", _("Maintenance (declared)")
+    DEGRADED = "degraded", _("Degraded performance (declared)")
+
+
+# Kinds declared by staff (the others are detected).
+DECLARED_KINDS = (IncidentKind.OUTAGE, IncidentKind.MAINTENANCE, IncidentKind.DEGRADED)
 
 
 class IncidentStatus(models.TextChoices):
@@ -116,7 +121,13 @@ class Incident(models.Model):
 
     @property
     def is_declared(self) -> bool:
-        return self.kind in (IncidentKind.OUTAGE, IncidentKind.MAINTENANCE)
+        return self.kind in DECLARED_KINDS
+
+    @property
+    def is_maintenance(self) -> bool:
+        """Planned work, shown apart from incidents and labelled 维护 on
+        every page (see ``compensation.status.incident_label``)."""
+        return self.kind == IncidentKind.MAINTENANCE
 
     @property
     def title(self) -> str:
@@ -138,3 +149,51 @@ class IncidentMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["incident", "member"], name="incident_member_once")
         ]
+
+
+class UpdateStatus(models.TextChoices):
+    """The stage an incident update announces (Statuspage's vocabulary)."""
+
+    INVESTIGATING = "investigating", _("Investigating")
+    IDENTIFIED = "identified", _("Identified")
+    MONITORING = "monitoring", _("Monitoring")
+    RESOLVED = "resolved", _("Resolved")
+    SCHEDULED = "scheduled", _("Scheduled")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+
+
+class IncidentUpdate(models.Model):
+    """A public update staff post on an incident: shown in order on its page,
+    in the Atom feed, and sent to members subscribed to status notices.
+    Public text only: never member data."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="updates", verbose_name=_("incident")
+    )
+    status = models.CharField(_("stage"), max_length=16, choices=UpdateStatus.choices)
+    message_zh = models.TextField(_("message (Chinese)"), max_length=4000)
+    message_en = models.TextField(_("message (English)"), max_length=4000)
+    posted_at = models.DateTimeField(_("posted at"), editable=False)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        verbose_name = _("incident update")
+        verbose_name_plural = _("incident updates")
+        ordering = ["posted_at", "pk"]
+        indexes = [models.Index(fields=["incident", "posted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} · {self.posted_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def message(self) -> str:
+        return self.message_en if translation.get_language() == "en" else self.message_zh

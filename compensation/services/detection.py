@@ -21,6 +21,7 @@ from members.services.notify import notify_many
 
 from .. import notices
 from ..models import (
+    DECLARED_KINDS,
     Disconnect,
     DisconnectStatus,
     Incident,
@@ -408,7 +409,7 @@ def _resolve_stale(store, clocks, cap_minutes: int, now, report) -> None:
 def _close_due_declared(now: datetime, report: DetectionReport) -> None:
     for incident in Incident.objects.filter(
         status=IncidentStatus.OPEN,
-        kind__in=[IncidentKind.OUTAGE, IncidentKind.MAINTENANCE],
+        kind__in=DECLARED_KINDS,
         ended_at__isnull=False,
         ended_at__lte=now,
     ):

@@ -11,10 +11,11 @@ from django.db.models import Exists, OuterRef
 
 from kamen_portal.queue import enqueue_on_commit
 from members.models import MemberProfile, MemberStatus, NotificationKind, User
-from members.services.notify import notify_broadcast
+from members.services.notify import notify_broadcast, notify_subscribers
 
 from .. import notices
 from ..models import (
+    DECLARED_KINDS,
     Claim,
     Disconnect,
     Incident,
@@ -128,8 +129,8 @@ def incident_declare(
 ) -> Incident:
     """Staff declare an outage or maintenance window. Once its end has
     passed it closes and everyone in scope is compensated for the window."""
-    if kind not in (IncidentKind.OUTAGE, IncidentKind.MAINTENANCE):
-        raise ValueError("Only outages and maintenance are declared.")
+    if kind not in DECLARED_KINDS:
+        raise ValueError("Only outages, degraded performance and maintenance are declared.")
     with transaction.atomic():
         incident = Incident(
             kind=kind,
@@ -319,7 +320,13 @@ def incident_notify(
         if event == "declared"
         else NotificationKind.INCIDENT_RESOLVED
     )
-    user_ids = incident_affected_user_ids(incident=incident, threshold=threshold or _threshold())
+    # Degraded performance pays no window (members' own disconnects are
+    # credited as usual), so only status subscribers hear of it.
+    user_ids = (
+        []
+        if incident.kind == IncidentKind.DEGRADED
+        else incident_affected_user_ids(incident=incident, threshold=threshold or _threshold())
+    )
     recorded = 0
     for start in range(0, len(user_ids), NOTICE_CHUNK):
         with transaction.atomic():
@@ -330,4 +337,13 @@ def incident_notify(
                 render=notices.incident_render(incident, event),
                 now=now,
             )
+    # Members subscribed to the status page hear of it too (once: the
+    # affected ones already have their own notice).
+    recorded += notify_subscribers(
+        kind=NotificationKind.STATUS_NOTICE,
+        key_prefix=f"status:{incident.public_id}:{event}",
+        render=notices.status_incident_render(incident, event),
+        now=now,
+        exclude_user_ids=user_ids,
+    )
     return recorded

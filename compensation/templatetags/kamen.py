@@ -1,8 +1,13 @@
 from datetime import timedelta
 
 from django import template
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from compensation.status import PHASE_LABELS, ComponentState, incident_phase, latest_update
+from compensation.status import incident_label as _incident_label
+from compensation.status import source_label as _source_label
 
 register = template.Library()
 
@@ -36,3 +41,39 @@ def duration_human(value) -> str:
     if seconds < 60:
         return _("%(n)d s") % {"n": seconds}
     return minutes_human((seconds + 59) // 60)
+
+
+@register.filter
+def incident_label(incident) -> str:
+    """故障 or 维护: the same word for the same incident on every page."""
+    return _incident_label(incident)
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A component or day state ("outage", "no_data", ...) in words."""
+    return str(ComponentState.LABELS.get(state, state))
+
+
+@register.filter(name="incident_phase")
+def incident_phase_label(incident) -> str:
+    """Scheduled / in progress / completed for maintenance; ongoing /
+    resolved for incidents."""
+    return str(PHASE_LABELS[incident_phase(incident, timezone.now())])
+
+
+@register.filter(name="latest_update")
+def latest_update_filter(incident):
+    return latest_update(incident)
+
+
+@register.filter
+def incident_phase_code(incident) -> str:
+    return incident_phase(incident, timezone.now())
+
+
+@register.filter
+def source_label(entry, kinds=None) -> str:
+    """A ledger entry's source in words; pass the view's ``incident_kinds``
+    map to avoid a query per incident entry."""
+    return _source_label(entry, kinds)

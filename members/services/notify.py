@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone as djtz
 from django.utils import translation
 
@@ -184,3 +186,37 @@ def notify_broadcast(
         )
     )
     return len(rows)
+
+
+def subscriber_user_ids(*, kind: str) -> list[int]:
+    """Active accounts that opted in to ``kind`` (a kind whose default is
+    off, like status notices) by email or in the inbox."""
+    return list(
+        NotificationPreference.objects.filter(kind=kind, user__is_active=True)
+        .filter(Q(email=True) | Q(inbox=True))
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+
+
+SUBSCRIBER_CHUNK = 5000
+
+
+def notify_subscribers(
+    *, kind: str, key_prefix: str, render, now: datetime, exclude_user_ids=()
+) -> int:
+    """One notice to everyone subscribed to ``kind``, in chunks of one
+    transaction each (deduplicated, so safe to run again)."""
+    excluded = set(exclude_user_ids)
+    user_ids = [u for u in subscriber_user_ids(kind=kind) if u not in excluded]
+    recorded = 0
+    for start in range(0, len(user_ids), SUBSCRIBER_CHUNK):
+        with transaction.atomic():
+            recorded += notify_broadcast(
+                user_ids=user_ids[start : start + SUBSCRIBER_CHUNK],
+                kind=kind,
+                key_prefix=key_prefix,
+                render=render,
+                now=now,
+            )
+    return recorded

@@ -38,6 +38,7 @@ MEMBER_KINDS = [
     NotificationKind.APPEAL_ESCALATED,
     NotificationKind.INCIDENT_DECLARED,
     NotificationKind.INCIDENT_RESOLVED,
+    NotificationKind.STATUS_NOTICE,
     NotificationKind.EXPORT_READY,
     NotificationKind.SECURITY,
 ]

@@ -17,6 +17,7 @@ _READ = [
     "appeals.view_reasontemplate",
     "compensation.view_disconnect",
     "compensation.view_incident",
+    "compensation.view_incidentupdate",
     "compensation.view_ledgerentry",
     "compensation.view_claim",
     "compensation.view_node",
@@ -54,6 +55,8 @@ GROUP_PERMISSIONS = {
         "compensation.add_membershipadjustment",
         "compensation.approve_membershipadjustment",
         "auditlog.view_logentry",
+        # Tell members what is happening (a resolving update needs close_incident).
+        "compensation.add_incidentupdate",
     ],
     # Nodes and their tokens, incidents, policy versions, email retries.
     "Operators": [
@@ -64,6 +67,7 @@ GROUP_PERMISSIONS = {
         "compensation.add_incident",
         "compensation.change_incident",
         "compensation.close_incident",
+        "compensation.add_incidentupdate",
         "compensation.add_policy",
         "members.retry_notification",
     ],

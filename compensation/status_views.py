@@ -1,0 +1,140 @@
+"""The public status page, incident pages, the Atom feed and the member's
+subscription to status notices. Thin: reads from ``status``, writes through
+the members' preference service."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.syndication.views import Feed
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from members.models import NotificationKind
+from members.selectors import notification_channels
+from members.services.preferences import preferences_set
+
+from .status import (
+    LEGEND,
+    feed_incidents,
+    incident_changed_at,
+    incident_label,
+    past_incidents,
+    past_maintenance,
+    public_incident,
+    status_overview,
+)
+
+PAST_PER_PAGE = 10
+
+
+def _subscribed(request: HttpRequest) -> bool | None:
+    """None for anonymous visitors (they get the feed and a sign-in link)."""
+    if not request.user.is_authenticated:
+        return None
+    email, inbox = notification_channels(user=request.user, kind=NotificationKind.STATUS_NOTICE)
+    return email or inbox
+
+
+@require_GET
+def status_page(request: HttpRequest) -> HttpResponse:
+    overview = status_overview(now=timezone.now())
+    past = Paginator(past_incidents(), PAST_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "compensation/status.html",
+        {
+            "overview": overview,
+            "past": past,
+            "past_maintenance": list(past_maintenance()[:PAST_PER_PAGE]),
+            "subscribed": _subscribed(request),
+            "legend": LEGEND,
+        },
+    )
+
+
+@require_GET
+def incident_page(request: HttpRequest, public_id) -> HttpResponse:
+    incident = public_incident(public_id=public_id)
+    if incident is None:
+        raise Http404
+    return render(
+        request,
+        "compensation/incident.html",
+        {
+            "incident": incident,
+            "updates": list(incident.updates.all()),
+            "now": timezone.now(),
+            "changed_at": incident_changed_at(incident),
+        },
+    )
+
+
+@login_required
+@require_POST
+def status_subscribe(request: HttpRequest) -> HttpResponse:
+    """Opt in (or out) of status notices: the same preference as on the
+    notification settings page."""
+    on = request.POST.get("subscribe") == "1"
+    preferences_set(user=request.user, kind=NotificationKind.STATUS_NOTICE, email=on, inbox=on)
+    if on:
+        messages.success(request, _("You will be notified by email of incidents and maintenance."))
+    else:
+        messages.success(request, _("You will no longer be notified of incidents and maintenance."))
+    return redirect("compensation:status")
+
+
+class StatusFeed(Feed):
+    """Atom feed of incidents and maintenance, newest first; each entry
+    carries its updates, oldest first, like the incident page."""
+
+    feed_type = Atom1Feed
+    title = gettext_lazy("Kamen service status")
+    subtitle = gettext_lazy("Incidents and scheduled maintenance of the Kamen service nodes.")
+
+    def link(self):
+        return reverse("compensation:status")
+
+    def items(self):
+        return feed_incidents()
+
+    def item_title(self, item):
+        return f"[{incident_label(item)}] {item.title}"
+
+    def item_link(self, item):
+        return reverse("compensation:incident", kwargs={"public_id": item.public_id})
+
+    def item_guid(self, item):
+        return f"urn:uuid:{item.public_id}"
+
+    item_guid_is_permalink = False
+
+    def item_description(self, item):
+        lines = [item.description] if item.description else []
+        for update in item.updates.all():
+            lines.append(
+                f"{timezone.localtime(update.posted_at):%Y-%m-%d %H:%M} "
+                f"{update.get_status_display()}: {update.message}"
+            )
+        if not lines:
+            lines.append(item.get_status_display())
+        return "\n".join(lines)
+
+    def item_pubdate(self, item):
+        return item.created_at
+
+    def item_updateddate(self, item):
+        return incident_changed_at(item)
+
+    def item_categories(self, item):
+        return [incident_label(item)]
+
+
+status_feed = StatusFeed()
