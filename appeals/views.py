@@ -1,6 +1,7 @@
 import functools
 import io
 import uuid
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,7 +22,7 @@ from members.selectors import member_profile_or_404
 from .bundle import build_bundle
 from .evidence import MAX_REQUEST_BYTES, EvidenceError
 from .forms import AppealForm, ReplyForm, SpanForm
-from .models import AppealStatus
+from .models import AppealStatus, EventKind
 from .selectors import appeal_for_viewer, member_appeals
 from .services import (
     AppealError,
@@ -198,6 +199,23 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _finding(events) -> dict | None:
+    """The system's check of the claim as recorded at filing (the triage
+    event), with its times as datetimes for the page."""
+    for event in reversed(events):
+        if event.kind in (EventKind.TRIAGED, EventKind.ALREADY_COMPENSATED):
+            disconnects = []
+            for d in event.data.get("disconnects", []):
+                try:
+                    start = datetime.fromisoformat(d["start"])
+                    end = datetime.fromisoformat(d["end"]) if d.get("end") else None
+                except (KeyError, TypeError, ValueError):
+                    continue
+                disconnects.append({**d, "start": start, "end": end})
+            return {"disconnects": disconnects, "entries": event.data.get("entries", [])}
+    return None
+
+
 @login_required
 @limit_body
 def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
@@ -223,13 +241,14 @@ def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
             else:
                 messages.success(request, _("Added to your appeal."))
                 return redirect("appeals:detail", public_id=appeal.public_id)
-    events = appeal.events.select_related("actor").order_by("created_at", "pk")
+    events = list(appeal.events.select_related("actor").order_by("created_at", "pk"))
     return render(
         request,
         "appeals/detail.html",
         {
             "appeal": appeal,
             "events": events,
+            "finding": _finding(events),
             "evidence": appeal.evidence.all(),
             "form": form,
             "is_owner": is_owner,
