@@ -65,3 +65,31 @@ def test_svg_labels_are_escaped():
 
     svg = svg_bars({"labels": ["<b>"], "series": {"<script>alert(1)</script>": [3]}})
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_median_first_response_shows_a_reply_within_minutes(admin_client_, settings, tmp_path):
+    import uuid
+
+    from appeals.services import appeal_staff_message, appeal_submit
+
+    settings.MEDIA_ROOT = tmp_path
+    now = timezone.now()
+    member = MemberFactory(membership__expires_at=now + timedelta(days=5)).member
+    staff = StaffFactory(email="rev@example.com")
+    appeal = appeal_submit(
+        member=member,
+        actor=staff,
+        claimed_start=now - timedelta(minutes=90),
+        claimed_end=now - timedelta(minutes=60),
+        description="phoned in",
+        files=[],
+        submission_token=uuid.uuid4(),
+        now=now - timedelta(minutes=6),
+    )
+    page = admin_client_.get(reverse("ops-dashboard")).content.decode()
+    assert 'data-testid="median-first-response">—' in page  # no reply yet
+    appeal_staff_message(
+        appeal=appeal, staff=staff, message="looking", now=now - timedelta(minutes=1)
+    )
+    page = admin_client_.get(reverse("ops-dashboard")).content.decode()
+    assert 'data-testid="median-first-response">5 分钟<' in page
