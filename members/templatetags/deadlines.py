@@ -52,3 +52,11 @@ def deadline_plain(value, kind: str = WINDOW) -> str:
     if not value:
         return "—"
     return deadline_text(value, kind=DUE if kind == DUE else WINDOW).full
+
+
+@register.filter
+def deadline_relative(value, kind: str = WINDOW) -> str:
+    """Only the time left ("29 d 23 h left"), where the moment is shown beside it."""
+    if not value:
+        return "—"
+    return deadline_text(value, kind=DUE if kind == DUE else WINDOW).relative
