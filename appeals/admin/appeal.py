@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from members.deadlines import DUE, deadline_text
+from members.deadlines import DUE, WINDOW, deadline_text
 
 from ..models import OPEN_STATUSES, Appeal
 from ..selectors import appeal_context_records
@@ -54,10 +54,10 @@ class AppealAdmin(admin.ModelAdmin):
         "node",
         "service",
         "description",
-        "deadline",
+        "filing_deadline",
         "late_reason",
         "created_at",
-        "sla_due_at",
+        "reply_deadline",
         "first_response_at",
         "assigned_to",
         "suggested_minutes",
@@ -81,12 +81,12 @@ class AppealAdmin(admin.ModelAdmin):
                     ("claimed_start", "claimed_end"),
                     ("node", "service"),
                     "description",
-                    ("created_at", "deadline"),
+                    ("created_at", "filing_deadline"),
                     "late_reason",
                 )
             },
         ),
-        (_("Service level"), {"fields": (("sla_due_at", "first_response_at"), "assigned_to")}),
+        (_("Service level"), {"fields": (("reply_deadline", "first_response_at"), "assigned_to")}),
         (_("Evidence"), {"fields": ("evidence_gallery",)}),
         (
             _("What the portal recorded around that time"),
@@ -191,6 +191,14 @@ class AppealAdmin(admin.ModelAdmin):
                 "c": obj.credited_minutes,
             }
         return _("%(n)d min") % {"n": obj.suggested_minutes}
+
+    @admin.display(description=_("filing deadline"))
+    def filing_deadline(self, obj: Appeal) -> str:
+        return deadline_text(obj.deadline, kind=WINDOW).full
+
+    @admin.display(description=_("first response due"))
+    def reply_deadline(self, obj: Appeal) -> str:
+        return self.reply_due(obj)
 
     @admin.display(description=_("reply due"), ordering="sla_due_at")
     def reply_due(self, obj: Appeal) -> str:
