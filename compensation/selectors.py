@@ -62,6 +62,11 @@ class CapUsage:
             return 100
         return min(round(100 * self.used_minutes / self.cap_minutes), 100)
 
+    @property
+    def percent_label(self) -> str:
+        """ "<1" rather than a misleading 0 once anything was used."""
+        return "<1" if self.used_minutes and self.percent == 0 else str(self.percent)
+
 
 def member_cap_usage(*, member: MemberProfile, now: datetime, policy: Policy) -> CapUsage:
     return CapUsage(

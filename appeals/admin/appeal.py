@@ -7,11 +7,13 @@ from django.contrib import admin, messages
 from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from compensation.templatetags.kamen import minutes_human
 from members.deadlines import DUE, WINDOW, deadline_text
 
 from ..models import OPEN_STATUSES, Appeal
@@ -202,21 +204,33 @@ class AppealAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("reply due"), ordering="sla_due_at")
     def reply_due(self, obj: Appeal) -> str:
-        """Text first, icon second: what the cell says is what it means."""
+        """Words first; the icon (alt="") only repeats them: a tick for
+        answered, an alert for overdue, a clock for still running."""
         now = timezone.now()
         if obj.first_response_at is not None:
-            return format_html('<span class="kamen-ok">✓ {}</span>', _("answered"))
+            return format_html(
+                '<span class="kamen-ok"><img src="{}" alt=""> {}</span>',
+                static("admin/img/icon-yes.svg"),
+                _("answered"),
+            )
         if not obj.is_open:
             return "—"
         text = deadline_text(obj.sla_due_at, kind=DUE, now=now)
         if obj.is_overdue(now):
-            return format_html('<strong class="kamen-overdue">⚠ {}</strong>', text.full)
-        return format_html("<span>⏱ {}</span>", text.full)
+            return format_html(
+                '<strong class="kamen-overdue"><img src="{}" alt=""> {}</strong>',
+                static("admin/img/icon-alert.svg"),
+                text.full,
+            )
+        return format_html(
+            '<span class="kamen-due"><img src="{}" alt=""> {}</span>',
+            static("admin/img/icon-clock.svg"),
+            text.full,
+        )
 
-    @admin.display(description=_("age"))
+    @admin.display(description=_("age"), ordering="created_at")
     def age(self, obj: Appeal) -> str:
-        hours = int((timezone.now() - obj.created_at).total_seconds() // 3600)
-        return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+        return minutes_human(int((timezone.now() - obj.created_at).total_seconds() // 60))
 
     @admin.display(description=_("evidence"))
     def evidence_gallery(self, obj: Appeal) -> str:

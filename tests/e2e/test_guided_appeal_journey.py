@@ -124,16 +124,18 @@ def test_guided_appeal_stops_before_upload_then_a_reviewer_approves_in_one_click
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
-    assert "⏱" in staff_page.locator("#result_list").inner_text()
+    assert "剩余" in staff_page.locator("#result_list .kamen-due").inner_text()
     shots(staff_page, "35-admin-appeal-list-1366")
     staff_page.goto(f"{live_server.url}/admin/appeals/appeal/{appeal.pk}/change/")
     panel = staff_page.locator("[data-testid=decision-panel]")
     assert panel.is_visible()
+    shots(staff_page, "36-admin-decision-panel")
     staff_page.mouse.wheel(0, 1500)  # the panel stays in view while scrolling
     staff_page.wait_for_timeout(200)
     box = panel.bounding_box()
     assert box is not None and 0 <= box["y"] < 50
-    shots(staff_page, "36-admin-decision-panel")
+    # What the reviewer sees after scrolling: the viewport, not the full page.
+    staff_page.screenshot(path=shots(staff_page, "36b-admin-panel-sticky"))
     staff_page.locator("[data-testid=approve-suggested]").click()
     staff_page.wait_for_url(re.compile(rf"/admin/appeals/appeal/{appeal.pk}/change/$"))
     appeal.refresh_from_db()
