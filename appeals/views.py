@@ -102,9 +102,11 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
     disconnect = _member_disconnect(
         member, request.POST.get("disconnect") or request.GET.get("disconnect")
     )
-    span_initial = {"disconnect": disconnect.public_id if disconnect else None}
-    if disconnect is not None:
-        span_initial.update(claimed_start=disconnect.started_at, claimed_end=disconnect.ended_at)
+    span_initial = {
+        "disconnect": disconnect.public_id if disconnect else None,
+        "claimed_start": disconnect.started_at if disconnect else None,
+        "claimed_end": disconnect.ended_at if disconnect else None,
+    }
     span = SpanForm(request.GET if "claimed_end" in request.GET else None, initial=span_initial)
     # Details the recorded disconnect gives are not asked again; its span is
     # shown in step one (extendable). One that never resumed has no end: the
