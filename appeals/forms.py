@@ -28,25 +28,31 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(f, initial) for f in files]
 
 
-class AppealForm(forms.Form):
-    submission_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+_SPAN_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+def _span_field(label):
+    return forms.DateTimeField(
+        label=label,
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
+        ),
+        input_formats=_SPAN_FORMATS,
+        required=False,
+    )
+
+
+class SpanForm(forms.Form):
+    """Step one of the guided appeal: which time (prefilled from a recorded
+    disconnect, which the member may extend). Read from the query string."""
+
     disconnect = forms.UUIDField(widget=forms.HiddenInput, required=False)
-    claimed_start = forms.DateTimeField(
-        label=_("Disconnected from"),
-        widget=forms.DateTimeInput(
-            attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
-        ),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
-        required=False,
-    )
-    claimed_end = forms.DateTimeField(
-        label=_("Until"),
-        widget=forms.DateTimeInput(
-            attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
-        ),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
-        required=False,
-    )
+    claimed_start = _span_field(_("Disconnected from"))
+    claimed_end = _span_field(_("Until"))
+
+
+class AppealForm(SpanForm):
+    submission_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
     node = forms.ModelChoiceField(
         label=_("Node"),
         queryset=Node.objects.filter(revoked_at__isnull=True),

@@ -1,6 +1,7 @@
 import functools
 import io
 import uuid
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,13 +21,13 @@ from members.selectors import member_profile_or_404
 
 from .bundle import build_bundle
 from .evidence import MAX_REQUEST_BYTES, EvidenceError
-from .forms import AppealForm, ReplyForm
-from .models import AppealStatus
+from .forms import AppealForm, ReplyForm, SpanForm
+from .models import AppealStatus, EventKind
 from .selectors import appeal_for_viewer, member_appeals
 from .services import (
     AppealError,
     appeal_can_escalate,
-    appeal_deadline,
+    appeal_check,
     appeal_escalate,
     appeal_file,
     appeal_reply,
@@ -72,44 +73,78 @@ def appeal_list(request: HttpRequest) -> HttpResponse:
     return render(request, "appeals/list.html", {"appeals": member_appeals(member=member)[:100]})
 
 
+def _member_disconnect(member, disconnect_id: str | None):
+    if not disconnect_id:
+        return None
+    try:
+        return Disconnect.objects.select_related("node").get(
+            public_id=uuid.UUID(disconnect_id), member=member
+        )
+    except (ValueError, Disconnect.DoesNotExist) as exc:
+        raise Http404 from exc
+
+
+def _span_value(value) -> str:
+    """A span bound for the hidden inputs of step two: local, to the second."""
+    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
+
+
 @login_required
 @limit_body
 def appeal_new(request: HttpRequest) -> HttpResponse:
+    """The guided appeal. Step one (GET): which time; the page then shows what
+    the portal recorded and credited for it and what an appeal could add, or
+    the refusal filing would give (appeal_check), before any upload. Step
+    two (POST): details and evidence, filed through appeal_file, which runs
+    the same checks again."""
     member = member_profile_or_404(user=request.user)
     now = timezone.now()
-    disconnect_id = request.POST.get("disconnect") or request.GET.get("disconnect")
-    disconnect = None
-    if disconnect_id:
-        try:
-            disconnect = Disconnect.objects.select_related("node").get(
-                public_id=uuid.UUID(disconnect_id), member=member
-            )
-        except (ValueError, Disconnect.DoesNotExist) as exc:
-            raise Http404 from exc
-    deadline = None
-    # What the recorded disconnect already says is not asked again. One that
-    # never resumed has no end: the member gives it (that is the claim).
+    disconnect = _member_disconnect(
+        member, request.POST.get("disconnect") or request.GET.get("disconnect")
+    )
+    span_initial = {
+        "disconnect": disconnect.public_id if disconnect else None,
+        "claimed_start": disconnect.started_at if disconnect else None,
+        "claimed_end": disconnect.ended_at if disconnect else None,
+    }
+    span = SpanForm(request.GET if "claimed_end" in request.GET else None, initial=span_initial)
+    # Details the recorded disconnect gives are not asked again; its span is
+    # shown in step one (extendable). One that never resumed has no end: the
+    # member must give it (that is the claim).
     fixed: tuple[str, ...] = ()
     if disconnect is not None:
-        fixed = ("claimed_start", "claimed_end", "node", "service")
-        if disconnect.ended_at:
-            deadline = appeal_deadline(end=disconnect.ended_at)
-        elif disconnect.status == DisconnectStatus.UNRESOLVED:
-            fixed = ("claimed_start", "node", "service")
-        elif request.method == "GET":
-            messages.warning(
-                request, _("This disconnect has not ended yet. You can appeal once it has ended.")
-            )
-
+        fixed = ("node", "service", "claimed_start")
+        if disconnect.status != DisconnectStatus.UNRESOLVED:
+            fixed = (*fixed, "claimed_end")
     form = AppealForm(
         request.POST or None,
         request.FILES or None,
         fixed=fixed,
-        initial={
-            "disconnect": disconnect.public_id if disconnect else None,
-            "submission_token": uuid.uuid4(),
-        },
+        initial={"disconnect": span_initial["disconnect"], "submission_token": uuid.uuid4()},
     )
+    start = end = None
+    if request.method == "POST":
+        if form.is_valid():
+            start, end = (
+                form.cleaned_data.get("claimed_start"),
+                form.cleaned_data.get("claimed_end"),
+            )
+    elif span.is_bound:
+        if span.is_valid():
+            start, end = span.cleaned_data["claimed_start"], span.cleaned_data["claimed_end"]
+    elif disconnect is not None:
+        start, end = disconnect.started_at, disconnect.ended_at
+    check = None
+    if disconnect is not None or (start and end):
+        check = appeal_check(
+            member=member,
+            actor=request.user,
+            claimed_start=start,
+            claimed_end=end,
+            now=now,
+            disconnect=disconnect,
+        )
+
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -118,10 +153,8 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
                 logs=data["logs"],
                 member=member,
                 actor=request.user,
-                claimed_start=data.get("claimed_start")
-                or (disconnect.started_at if disconnect else None),
-                claimed_end=data.get("claimed_end")
-                or (disconnect.ended_at if disconnect else None),
+                claimed_start=start,
+                claimed_end=end,
                 description=data["description"],
                 submission_token=data["submission_token"],
                 now=now,
@@ -146,20 +179,43 @@ def appeal_new(request: HttpRequest) -> HttpResponse:
             return redirect("appeals:detail", public_id=appeal.public_id)
         # Everything typed stays; only files must be chosen again.
         form.data = form.data.copy()
-    offset = timezone.localtime(now).utcoffset()
     return render(
         request,
         "appeals/new.html",
         {
             "form": form,
+            "span": span,
             "disconnect": disconnect,
-            "fixed_fields": fixed,
-            "deadline": deadline,
+            "fixed_fields": ("node", "service") if disconnect else (),
+            "check": check,
+            "deadline": check.deadline if check else None,
+            # Step two carries the checked span; a failed POST keeps what was sent.
+            "span_start": _span_value(check.start if check else start)
+            or request.POST.get("claimed_start", ""),
+            "span_end": _span_value(check.end if check else end)
+            or request.POST.get("claimed_end", ""),
+            "show_details": request.method == "POST" or (check is not None and check.ok),
             "now": now,
             "window_hours": policy_current().appeal_window_hours,
-            "utc_offset_minutes": int(offset.total_seconds() // 60) if offset else 0,
         },
     )
+
+
+def _finding(events) -> dict | None:
+    """The system's check of the claim as recorded at filing (the triage
+    event), with its times as datetimes for the page."""
+    for event in reversed(events):
+        if event.kind in (EventKind.TRIAGED, EventKind.ALREADY_COMPENSATED):
+            disconnects = []
+            for d in event.data.get("disconnects", []):
+                try:
+                    start = datetime.fromisoformat(d["start"])
+                    end = datetime.fromisoformat(d["end"]) if d.get("end") else None
+                except (KeyError, TypeError, ValueError):
+                    continue
+                disconnects.append({**d, "start": start, "end": end})
+            return {"disconnects": disconnects, "entries": event.data.get("entries", [])}
+    return None
 
 
 @login_required
@@ -187,13 +243,14 @@ def appeal_detail(request: HttpRequest, public_id) -> HttpResponse:
             else:
                 messages.success(request, _("Added to your appeal."))
                 return redirect("appeals:detail", public_id=appeal.public_id)
-    events = appeal.events.select_related("actor").order_by("created_at", "pk")
+    events = list(appeal.events.select_related("actor").order_by("created_at", "pk"))
     return render(
         request,
         "appeals/detail.html",
         {
             "appeal": appeal,
             "events": events,
+            "finding": _finding(events),
             "evidence": appeal.evidence.all(),
             "form": form,
             "is_owner": is_owner,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Count, QuerySet, Sum
 from django.shortcuts import get_object_or_404
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from members.models import MemberProfile
 
 from .models import (
+    Claim,
     Coupon,
     Disconnect,
     DisconnectStatus,
@@ -32,6 +34,58 @@ def member_disconnects(*, member: MemberProfile) -> QuerySet[Disconnect]:
 
 def member_ledger(*, member: MemberProfile) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).select_related("reverses").order_by("-seq")
+
+
+def credited_in_cap_window(*, member_id: int, now: datetime, policy: Policy) -> int:
+    """Minutes credited to the member inside the policy's rolling cap window
+    (the "already credited" the 30-day cap is applied against)."""
+    since = now - timedelta(days=policy.cap_window_days)
+    return (
+        Claim.objects.filter(member_id=member_id, created_at__gt=since).aggregate(
+            total=Sum("credited_minutes")
+        )["total"]
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class CapUsage:
+    used_minutes: int
+    cap_minutes: int
+    window_days: int
+
+    @property
+    def left_minutes(self) -> int:
+        return max(self.cap_minutes - self.used_minutes, 0)
+
+    @property
+    def percent(self) -> int:
+        if self.cap_minutes <= 0:
+            return 100
+        return min(round(100 * self.used_minutes / self.cap_minutes), 100)
+
+    @property
+    def percent_label(self) -> str:
+        """ "<1" rather than a misleading 0 once anything was used."""
+        return "<1" if self.used_minutes and self.percent == 0 else str(self.percent)
+
+
+def member_cap_usage(*, member: MemberProfile, now: datetime, policy: Policy) -> CapUsage:
+    return CapUsage(
+        used_minutes=credited_in_cap_window(member_id=member.pk, now=now, policy=policy),
+        cap_minutes=policy.cap_window_minutes,
+        window_days=policy.cap_window_days,
+    )
+
+
+def member_credited_since(*, member: MemberProfile, since: datetime) -> int:
+    """Minutes of compensation credited since ``since`` (decisions, not purchases)."""
+    return (
+        Claim.objects.filter(member=member, created_at__gte=since).aggregate(
+            total=Sum("credited_minutes")
+        )["total"]
+        or 0
+    )
 
 
 def member_coupons(*, member: MemberProfile) -> QuerySet[Coupon]:

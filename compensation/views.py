@@ -114,7 +114,10 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
 def my_disconnects(request: HttpRequest) -> HttpResponse:
     member = member_profile_or_404(user=request.user)
     policy = policy_current()
-    page = Paginator(member_disconnects(member=member), 25).get_page(request.GET.get("page"))
+    # Each row says whether it is under appeal: the appeals layer's reverse
+    # relation, prefetched by name (no import upward).
+    disconnects = member_disconnects(member=member).prefetch_related("appeals")
+    page = Paginator(disconnects, 25).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [
         {"d": d, "deadline": appeal_deadline(disconnect=d, policy=policy)} for d in page.object_list

@@ -12,7 +12,7 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from appeals.models import OPEN_STATUSES, Appeal, overdue_q
+from appeals.models import OPEN_STATUSES, Appeal, AppealStatus, overdue_q
 from compensation.models import Disconnect, Incident, IncidentStatus, LedgerEntry
 from members.models import Notification
 
@@ -76,24 +76,34 @@ def appeal_queue(*, now: datetime) -> dict:
             filter=overdue_q(now),
         ),
     )
-    recent = Appeal.objects.filter(created_at__gte=now - timedelta(days=30))
+    # Staff work only: appeals resolved by the system at filing (already
+    # compensated) would pull the medians to zero.
+    recent = Appeal.objects.filter(created_at__gte=now - timedelta(days=30)).exclude(
+        status=AppealStatus.ALREADY_COMPENSATED
+    )
     first = [
-        (r - c).total_seconds() / 3600
+        (r - c).total_seconds()
         for c, r in recent.filter(first_response_at__isnull=False).values_list(
             "created_at", "first_response_at"
         )[:20000]
     ]
     decided = [
-        (d - c).total_seconds() / 3600
+        (d - c).total_seconds()
         for c, d in recent.filter(decided_at__isnull=False).values_list("created_at", "decided_at")[
             :20000
         ]
     ]
+    # A reply within minutes is a median of 0.0 hours, which templates read as
+    # "no value": medians are durations (None when there is nothing to measure).
     return {
         **counts,
-        "median_first_response_h": round(statistics.median(first), 1) if first else None,
-        "median_decision_h": round(statistics.median(decided), 1) if decided else None,
+        "median_first_response": _median_duration(first),
+        "median_decision": _median_duration(decided),
     }
+
+
+def _median_duration(seconds: list[float]) -> timedelta | None:
+    return timedelta(seconds=round(statistics.median(seconds))) if seconds else None
 
 
 def notification_health(*, now: datetime) -> dict:

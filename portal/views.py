@@ -8,8 +8,17 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compensation.selectors import member_disconnects, member_ledger
+from appeals.models import OPEN_STATUSES
+from appeals.selectors import member_appeals
+from compensation.selectors import (
+    member_cap_usage,
+    member_credited_since,
+    member_disconnects,
+    member_ledger,
+)
+from compensation.services.policy import policy_current
 from compensation.status import incident_kinds
+from members.models import MemberStatus
 from members.selectors import member_profile_for_user
 
 from . import dashboard
@@ -38,12 +47,22 @@ def ops_dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_dashboard(request: HttpRequest) -> HttpResponse:
+    """ "Am I whole?": membership and its expiry, what was credited this month,
+    the 30-day cap, open appeals with their deadlines, recent activity."""
     now = timezone.now()
     profile = member_profile_for_user(user=request.user)
     context = {"profile": profile, "now": now}
     if profile is not None:
-        remaining = profile.remaining(now=now)
         entries = list(member_ledger(member=profile)[:5])
+        policy = policy_current()
+        month_start = timezone.localtime(now).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
+        open_appeals = list(
+            member_appeals(member=profile)
+            .filter(status__in=OPEN_STATUSES)
+            .order_by("sla_due_at")[:5]
+        )
         context.update(
             recent_disconnects=list(member_disconnects(member=profile)[:5]),
             recent_entries=entries,
@@ -51,7 +70,10 @@ def member_dashboard(request: HttpRequest) -> HttpResponse:
                 e.source_ref for e in entries if e.source_kind == "incident"
             ),
             membership_active=profile.membership_is_active(now=now),
-            remaining_days=remaining.days,
-            remaining_hours=remaining.seconds // 3600,
+            credited_this_month=member_credited_since(member=profile, since=month_start),
+            cap=member_cap_usage(member=profile, now=now, policy=policy),
+            open_appeals=open_appeals,
+            account_ok=profile.status == MemberStatus.ACTIVE,
+            remaining_days=profile.remaining(now=now).days,
         )
     return render(request, "portal/dashboard.html", context)

@@ -79,8 +79,15 @@ class AppealCreateSerializer(serializers.Serializer):
 
     submission_token = serializers.UUIDField(required=False)
     disconnect = serializers.UUIDField(required=False)
-    claimed_start = serializers.DateTimeField(required=False)
-    claimed_end = serializers.DateTimeField(required=False)
+    claimed_start = serializers.DateTimeField(
+        required=False,
+        help_text="With a disconnect: optional, may only move its start earlier (extend).",
+    )
+    claimed_end = serializers.DateTimeField(
+        required=False,
+        help_text="With a disconnect: optional, may only move its end later (extend); "
+        "required when the disconnect never resumed.",
+    )
     node = serializers.CharField(required=False, allow_blank=True, max_length=64)
     service = serializers.CharField(required=False, allow_blank=True, max_length=120)
     description = serializers.CharField(max_length=5000)

@@ -7,9 +7,10 @@ appeal row, checks the state it starts from, and writes an AppealEvent (the
 audit trail and the member's timeline) in the same transaction.
 """
 
+from .checks import AppealCheck, appeal_check, open_appeal_overlapping
 from .common import CLOCK_SKEW, MAX_CLAIM_SPAN, AppealError, appeal_deadline
 from .filing import appeal_file, appeal_submit
-from .triage import Triage, appeal_credit_bound
+from .triage import Triage, appeal_credit_bound, appeal_triage
 from .workflow import (
     appeal_approve,
     appeal_assign,
@@ -26,11 +27,13 @@ from .workflow import (
 __all__ = [
     "CLOCK_SKEW",
     "MAX_CLAIM_SPAN",
+    "AppealCheck",
     "AppealError",
     "Triage",
     "appeal_approve",
     "appeal_assign",
     "appeal_can_escalate",
+    "appeal_check",
     "appeal_credit_bound",
     "appeal_deadline",
     "appeal_escalate",
@@ -41,5 +44,7 @@ __all__ = [
     "appeal_request_info",
     "appeal_staff_message",
     "appeal_submit",
+    "appeal_triage",
+    "open_appeal_overlapping",
     "appeal_withdraw",
 ]

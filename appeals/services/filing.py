@@ -6,55 +6,18 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from compensation.models import Disconnect, DisconnectStatus
+from compensation.models import Disconnect
 from compensation.services.policy import policy_current
 from members.models import MemberProfile, NotificationKind, User
 from members.services.notify import local_time
 
 from ..evidence import CleanFile, clean_uploads
-from ..models import (
-    OPEN_STATUSES,
-    Appeal,
-    EventKind,
-    EvidenceKind,
-)
-from .common import (
-    CLOCK_SKEW,
-    MAX_CLAIM_SPAN,
-    AppealError,
-    _event,
-    _notify,
-    _store_evidence,
-    appeal_deadline,
-)
-
-# Claims may not reach into the future beyond clock skew, nor be absurdly long.
+from ..models import Appeal, EventKind, EvidenceKind
+from .checks import appeal_check, duplicate_error, open_appeal_overlapping
+from .common import AppealError, _event, _notify, _store_evidence
 from .triage import _auto_triage
-
-
-def _disconnect_end(disconnect: Disconnect, claimed_end: datetime | None) -> datetime:
-    """Where an appeal on ``disconnect`` ends. A detected end wins. An
-    ongoing disconnect cannot be appealed yet: its end, and so the window,
-    is unknown. One closed as unresolved (the member never came back within
-    the cap) is appealable with the member's own end: that is the claim."""
-    if disconnect.ended_at is not None:
-        return disconnect.ended_at
-    if disconnect.status == DisconnectStatus.OPEN:
-        raise AppealError(
-            "disconnect_ongoing",
-            _("This disconnect has not ended yet. You can appeal once it has ended."),
-        )
-    if claimed_end is None:
-        raise AppealError(
-            "end_required",
-            _(
-                "We never saw this session resume. Tell us when your service came back (the end of the disconnect)."
-            ),
-        )
-    return claimed_end
 
 
 def appeal_submit(
@@ -77,33 +40,21 @@ def appeal_submit(
     A double-submitted form returns the first appeal; a second open appeal
     for the same disconnect or an overlapping span is refused, naming the
     existing one. Evidence must already be cleaned (appeals.evidence)."""
+    check = appeal_check(
+        member=member,
+        actor=actor,
+        claimed_start=claimed_start,
+        claimed_end=claimed_end,
+        now=now,
+        disconnect=disconnect,
+        late_reason=late_reason,
+        duplicates=False,  # checked below, under the member's lock
+    )
+    if check.error is not None:
+        raise check.error
+    claimed_start, claimed_end, deadline = check.start, check.end, check.deadline
     if disconnect is not None:
-        if disconnect.member_id != member.pk:
-            raise AppealError("not_found", _("That disconnect was not found."))
-        claimed_start = disconnect.started_at
-        claimed_end = _disconnect_end(disconnect, claimed_end)
         node = disconnect.node
-    if claimed_start is None or claimed_end is None:
-        raise AppealError("invalid_span", _("Give the start and the end of the disconnect."))
-    if claimed_end <= claimed_start:
-        raise AppealError("invalid_span", _("The end must be after the start."))
-    if claimed_end > now + CLOCK_SKEW:
-        raise AppealError("future", _("The disconnect cannot end in the future."))
-    if claimed_end - claimed_start > MAX_CLAIM_SPAN:
-        raise AppealError("too_long", _("One appeal can cover at most 7 days."))
-    deadline = appeal_deadline(end=claimed_end)
-    late_allowed = bool(late_reason) and actor.has_perm("appeals.file_late_appeal")
-    if now > deadline and not late_allowed:
-        raise AppealError(
-            "window_closed",
-            _(
-                "The appeal window for this disconnect closed at %(deadline)s (%(hours)d hours after it ended)."
-            )
-            % {
-                "deadline": local_time(deadline, member.timezone),
-                "hours": policy_current().appeal_window_hours,
-            },
-        )
     screenshots = sum(1 for f in files if f.kind == EvidenceKind.SCREENSHOT)
     if screenshots == 0 and not actor.is_staff:
         raise AppealError("no_screenshot", _("Attach at least one screenshot."))
@@ -118,19 +69,11 @@ def appeal_submit(
             ).first()
             if existing is not None:
                 return existing
-            same_time = Q(claimed_start__lt=claimed_end, claimed_end__gt=claimed_start)
-            if disconnect is not None:
-                same_time |= Q(disconnect=disconnect)
-            duplicate = Appeal.objects.filter(
-                same_time, member=member, status__in=OPEN_STATUSES
-            ).first()
+            duplicate = open_appeal_overlapping(
+                member=member, start=claimed_start, end=claimed_end, disconnect=disconnect
+            )
             if duplicate is not None:
-                raise AppealError(
-                    "duplicate",
-                    _("You already have an open appeal for this time (%(id)s).")
-                    % {"id": duplicate.short_id},
-                    existing=duplicate,
-                )
+                raise duplicate_error(duplicate)
             policy = policy_current()
             appeal = Appeal.objects.create(
                 member=member,

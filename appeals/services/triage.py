@@ -9,7 +9,14 @@ from datetime import datetime
 from django.db.models import Q
 
 from compensation import intervals as iv
-from compensation.models import Claim, Disconnect, Outcome, SourceKind
+from compensation.models import (
+    Claim,
+    CoveredSpan,
+    Disconnect,
+    LedgerEntry,
+    Outcome,
+    SourceKind,
+)
 from compensation.services.credit import compensation_preview
 from members.models import MemberProfile
 
@@ -18,8 +25,6 @@ from ..models import (
     AppealStatus,
     EventKind,
 )
-
-# Claims may not reach into the future beyond clock skew, nor be absurdly long.
 from .common import _event
 
 
@@ -32,6 +37,21 @@ class Triage:
     # The claimed time not yet covered, under the ratio but before caps,
     # plus what caps withheld: the most a reviewer may credit.
     bound_minutes: int
+    # What the member sees before uploading anything: the claimed span, the
+    # part of it already credited (by any source), and the credits
+    # (ledger entries) that touch it, for their receipts.
+    claimed_minutes: int = 0
+    covered_minutes: int = 0
+    entries: list[LedgerEntry] | None = None
+
+
+def appeal_triage(
+    *, member: MemberProfile, start: datetime, end: datetime, now: datetime
+) -> Triage:
+    """What the portal recorded and credited for a claimed span, and what an
+    appeal could still add (pure reads: the guided form shows it before any
+    upload, filing stores it as the suggestion)."""
+    return _triage(member, start, end, now=now)
 
 
 def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datetime) -> Triage:
@@ -51,7 +71,17 @@ def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datet
         for d in overlapping
         if d.ended_at and d.outcome == Outcome.CREDITED and not d.withheld_minutes
     ]
-    fully = bool(credited_spans) and not iv.subtract([(start, end)], credited_spans)
+    # Fully credited: detected and paid without caps, or (whatever paid it:
+    # an incident, maintenance, an earlier appeal) nothing of the span inside
+    # the paid membership is left uncovered and no cap withheld anything.
+    fully = (bool(credited_spans) and not iv.subtract([(start, end)], credited_spans)) or (
+        preview.outcome == Outcome.COVERED and not withheld
+    )
+    entries = list(
+        LedgerEntry.objects.filter(
+            member=member, covered_end__gt=start, covered_start__lt=end
+        ).order_by("seq")[:20]
+    )
     entry_ids = []
     if fully:
         refs = [f"disconnect:{d.public_id}" for d in overlapping]
@@ -60,13 +90,28 @@ def _triage(member: MemberProfile, start: datetime, end: datetime, *, now: datet
             for c in Claim.objects.filter(
                 idempotency_key__in=refs, entry__isnull=False
             ).select_related("entry")
-        ]
+        ] or [str(e.public_id) for e in entries if e.minutes > 0]
+    claimed = iv.normalize([(start, end)])
+    uncovered = iv.total_seconds(iv.subtract(claimed, _covered(member, start, end)))
+    claimed_seconds = iv.total_seconds(claimed)
     return Triage(
         disconnects=overlapping,
         fully_credited=fully,
         suggested_minutes=preview.calc.credited_minutes + withheld,
         entry_ids=entry_ids,
         bound_minutes=preview.calc.raw_minutes + withheld,
+        claimed_minutes=int(claimed_seconds + 59) // 60,
+        covered_minutes=int(claimed_seconds - uncovered) // 60,
+        entries=entries,
+    )
+
+
+def _covered(member: MemberProfile, start: datetime, end: datetime) -> list[iv.Interval]:
+    """The parts of [start, end) the ledger already covers for ``member``."""
+    return list(
+        CoveredSpan.objects.filter(member=member, start__lt=end, end__gt=start).values_list(
+            "start", "end"
+        )
     )
 
 

@@ -191,7 +191,10 @@ def test_page_for_an_ongoing_disconnect_explains_instead_of_failing(browser, mem
     url = f"/appeals/new/?disconnect={disconnect.public_id}"
     page = browser.get(url)
     assert page.status_code == 200
-    assert [m.message for m in page.context["messages"]]
+    # Refused before any upload, with filing's own code.
+    assert page.context["check"].error.code == "disconnect_ongoing"
+    assert 'data-code="disconnect_ongoing"' in page.content.decode()
+    assert 'name="screenshots"' not in page.content.decode()
     response = browser.post(
         "/appeals/new/",
         {
@@ -211,7 +214,7 @@ def test_page_for_an_unresolved_disconnect_asks_for_the_end(browser, member, now
     page = browser.get(f"/appeals/new/?disconnect={disconnect.public_id}")
     assert page.status_code == 200
     assert 'name="claimed_end"' in page.content.decode()
-    assert 'name="claimed_start"' not in page.content.decode()
+    assert page.context["check"].error.code == "end_required"
     data = {
         "submission_token": "6f1f1f1f-1f1f-4f1f-8f1f-1f1f1f1f1f1f",
         "disconnect": str(disconnect.public_id),

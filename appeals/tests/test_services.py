@@ -10,6 +10,7 @@ from appeals.services import (
     AppealError,
     appeal_approve,
     appeal_assign,
+    appeal_check,
     appeal_escalate,
     appeal_member_reply,
     appeal_reject,
@@ -112,8 +113,8 @@ def test_member_filing_needs_a_screenshot(file_appeal):
     assert info.value.code == "no_screenshot"
 
 
-def test_appeal_matching_an_already_credited_disconnect_is_resolved_at_once(
-    file_appeal, member, now
+def test_a_member_is_refused_up_front_for_time_already_credited_in_full(
+    file_appeal, member, now, reviewer
 ):
     from compensation.models import Disconnect, Node
     from compensation.services.disconnects import disconnect_compensate
@@ -129,7 +130,30 @@ def test_appeal_matching_an_already_credited_disconnect_is_resolved_at_once(
         detected_at=now,
     )
     disconnect_compensate(disconnect_id=disconnect.pk, now=now)
-    appeal = file_appeal(start_ago=85, end_ago=65)
+    check = appeal_check(
+        member=member,
+        actor=member.user,
+        claimed_start=now - timedelta(minutes=85),
+        claimed_end=now - timedelta(minutes=65),
+        now=now,
+    )
+    assert check.error.code == "already_compensated"
+    assert (check.triage.claimed_minutes, check.triage.covered_minutes) == (20, 20)
+    assert [e.public_id for e in check.triage.entries] == [LedgerEntry.objects.get().public_id]
+    with pytest.raises(AppealError) as info:
+        file_appeal(start_ago=85, end_ago=65)
+    assert (info.value.code, info.value.message) == (check.error.code, check.error.message)
+    # Extending past the credited time is an appeal that can add something.
+    wider = appeal_check(
+        member=member,
+        actor=member.user,
+        claimed_start=now - timedelta(minutes=100),
+        claimed_end=now - timedelta(minutes=65),
+        now=now,
+    )
+    assert wider.ok and wider.could_add_minutes == 10
+    # Staff filing on the member's behalf is resolved at once, on the record.
+    appeal = file_appeal(start_ago=85, end_ago=65, actor=reviewer)
     assert appeal.status == AppealStatus.ALREADY_COMPENSATED
     event = appeal.events.get(kind=EventKind.ALREADY_COMPENSATED)
     assert event.data["entries"] == [str(LedgerEntry.objects.get().public_id)]

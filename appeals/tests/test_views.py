@@ -255,3 +255,138 @@ def test_another_member_gets_404_for_the_bundle(client, file_appeal, reviewer, n
     assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 404
     staff_login(client, reviewer)
     assert client.get(f"/appeals/{appeal.public_id}/bundle.zip").status_code == 200
+
+
+def _credited_disconnect(member, now, *, start_ago=50, end_ago=30):
+    from compensation.services.disconnects import disconnect_compensate
+
+    node = Node.objects.get_or_create(
+        name="n1", defaults={"token_hash": "h" * 64, "token_prefix": "kmn_h"}
+    )[0]
+    disconnect = Disconnect.objects.create(
+        member=member,
+        node=node,
+        session_id="s",
+        started_at=now - timedelta(minutes=start_ago),
+        ended_at=now - timedelta(minutes=end_ago),
+        status="closed",
+        detected_at=now,
+    )
+    disconnect_compensate(disconnect_id=disconnect.pk, now=now)
+    disconnect.refresh_from_db()
+    return disconnect
+
+
+def test_a_fully_credited_disconnect_is_refused_before_any_upload(member_client, member, now):
+    from compensation.models import LedgerEntry
+
+    disconnect = _credited_disconnect(member, now)
+    page = member_client.get(f"/appeals/new/?disconnect={disconnect.public_id}")
+    html = page.content.decode()
+    assert page.context["check"].error.code == "already_compensated"
+    assert 'data-code="already_compensated"' in html
+    assert 'name="screenshots"' not in html  # nothing to upload
+    entry = LedgerEntry.objects.get(member=member)
+    assert f"/my/compensation/{entry.public_id}/" in html  # the receipt of the credit
+    # Posting anyway gets the same refusal after the upload.
+    response = member_client.post(
+        "/appeals/new/",
+        {
+            "submission_token": str(uuid.uuid4()),
+            "disconnect": str(disconnect.public_id),
+            "description": "x",
+            "screenshots": [upload()],
+        },
+    )
+    assert response.context["form"].non_field_errors() == [page.context["check"].error.message]
+    assert not Appeal.objects.exists()
+
+
+def test_a_recorded_span_can_be_extended_and_shows_what_an_appeal_could_add(
+    member_client, member, now
+):
+    disconnect = _credited_disconnect(member, now)
+    start = _local(now - timedelta(minutes=70))
+    page = member_client.get(
+        "/appeals/new/",
+        {
+            "disconnect": str(disconnect.public_id),
+            "claimed_start": start,
+            "claimed_end": _local(disconnect.ended_at),
+        },
+    )
+    check = page.context["check"]
+    # 20 min 30 s before the recorded start (the clock stands at :30): rounded up.
+    assert check.ok and check.could_add_minutes == 21
+    assert (check.triage.claimed_minutes, check.triage.covered_minutes) == (41, 20)
+    assert 'name="screenshots"' in page.content.decode()
+    response = member_client.post(
+        "/appeals/new/",
+        {
+            "submission_token": str(uuid.uuid4()),
+            "disconnect": str(disconnect.public_id),
+            "claimed_start": start,
+            "claimed_end": _local(disconnect.ended_at),
+            "description": "It started earlier.",
+            "screenshots": [upload()],
+        },
+    )
+    assert response.status_code == 302
+    appeal = Appeal.objects.get()
+    assert appeal.claimed_start == (now - timedelta(minutes=70)).replace(second=0)
+    assert appeal.claimed_end == disconnect.ended_at
+    assert appeal.deadline == disconnect.ended_at + timedelta(hours=24)
+    # Shortening is refused with its own code.
+    page = member_client.get(
+        "/appeals/new/",
+        {
+            "disconnect": str(disconnect.public_id),
+            "claimed_start": _local(now - timedelta(minutes=40)),
+            "claimed_end": _local(disconnect.ended_at),
+        },
+    )
+    assert page.context["check"].error.code == "span_shrinks"
+
+
+def test_the_blank_form_shows_no_empty_deadline_box_and_checks_a_typed_span(member_client, now):
+    html = member_client.get("/appeals/new/").content.decode()
+    assert "deadline-preview" not in html and 'name="screenshots"' not in html
+    page = member_client.get(
+        "/appeals/new/",
+        {
+            "claimed_start": _local(now - timedelta(days=3)),
+            "claimed_end": _local(now - timedelta(days=2)),
+        },
+    )
+    assert page.context["check"].error.code == "window_closed"
+    page = member_client.get(
+        "/appeals/new/",
+        {
+            "claimed_start": _local(now - timedelta(hours=3)),
+            "claimed_end": _local(now - timedelta(hours=2)),
+        },
+    )
+    html = page.content.decode()
+    assert page.context["check"].ok and 'name="screenshots"' in html
+    # The deadline, relative and absolute (the clock stands at :30 seconds).
+    assert '<span data-role="relative">剩余 21 小时 59 分</span>（截至 11-21 18:00）' in html
+
+
+def test_disconnect_rows_show_the_appeal_and_stop_offering_a_second(member_client, member, now):
+    disconnect = _credited_disconnect(member, now)
+    rows = member_client.get("/my/disconnects/").content.decode()
+    assert 'data-testid="appeal-link"' in rows
+    member_client.post(
+        "/appeals/new/",
+        {
+            "submission_token": str(uuid.uuid4()),
+            "disconnect": str(disconnect.public_id),
+            "claimed_start": _local(now - timedelta(minutes=70)),
+            "description": "longer",
+            "screenshots": [upload()],
+        },
+    )
+    appeal = Appeal.objects.get()
+    rows = member_client.get("/my/disconnects/").content.decode()
+    assert 'data-testid="appeal-link"' not in rows
+    assert f"/appeals/{appeal.public_id}/" in rows and appeal.short_id in rows

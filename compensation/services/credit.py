@@ -36,6 +36,7 @@ from ..models import (
     Policy,
     SourceKind,
 )
+from ..selectors import credited_in_cap_window
 from .chain import ledger_append
 from .policy import policy_current, policy_quote, policy_ratio
 
@@ -181,12 +182,7 @@ def compensation_preview(
         if envelope
         else []
     )
-    already = (
-        Claim.objects.filter(
-            member_id=member_id, created_at__gt=now - timedelta(days=policy.cap_window_days)
-        ).aggregate(total=Sum("credited_minutes"))["total"]
-        or 0
-    )
+    already = credited_in_cap_window(member_id=member_id, now=now, policy=policy)
     request = ClaimRequest(
         member_id=member_id,
         intervals=intervals,

@@ -71,7 +71,7 @@ def test_member_appeals_a_capped_disconnect_and_a_reviewer_approves_it(
     page.fill("textarea[name=description]", "13 分钟掉线，只补了 5 分钟。")
     page.set_input_files("input[name=screenshots]", str(shot))
     shots(page, "20-appeal-form")
-    page.locator("main form button[type=submit]").click()
+    page.locator("[data-testid=submit-appeal]").click()
     page.wait_for_url(re.compile(r"/appeals/[0-9a-f-]{36}/$"))
     appeal = Appeal.objects.get()
     assert page.locator("[data-testid=appeal-status]").inner_text() == appeal.get_status_display()
