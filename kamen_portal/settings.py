@@ -358,6 +358,9 @@ SPECTACULAR_SETTINGS = {
         "MemberStatusEnum": "members.models.MemberStatus",
         # The member's preferred language and the assistant's answer language.
         "LanguageEnum": [code for code, _name in LANGUAGES],
+        # Two different "state" fields: a heartbeat's and a status component's.
+        "HeartbeatStateEnum": ["alive", "ended"],
+        "ComponentStateEnum": "compensation.api.status.STATES",
     },
 }
 
