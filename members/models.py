@@ -161,6 +161,8 @@ class NotificationKind(models.TextChoices):
     SECURITY = "security", _("Account security")
     MEMBERSHIP_ADJUSTED = "membership_adjusted", _("Membership time adjusted by staff")
     STAFF_DIGEST = "staff_digest", _("Staff digest")
+    NODE_DEGRADED = "node_degraded", _("Your service node is degraded")
+    NODE_HEALTH_ALERT = "node_health_alert", _("Node health alert (operators)")
 
 
 # Security events always go by email, whatever the preferences say.
@@ -169,6 +171,8 @@ ALWAYS_EMAILED = frozenset({NotificationKind.SECURITY, NotificationKind.STAFF_DI
 DEFAULT_CHANNELS = {
     NotificationKind.DISCONNECT_DETECTED: (False, True),
     NotificationKind.APPEAL_WINDOW_CLOSING: (True, True),
+    # Advice, not an event about the member's own time: inbox only unless chosen.
+    NotificationKind.NODE_DEGRADED: (False, True),
 }
 
 

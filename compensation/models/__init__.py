@@ -30,6 +30,7 @@ from .ledger import (
 )
 from .nodes import Node
 from .policy import Policy
+from .usage import HealthState, NodeHealth, UsageProfile
 
 __all__ = [
     "AdjustmentKind",
@@ -42,6 +43,7 @@ __all__ = [
     "Disconnect",
     "DisconnectStatus",
     "GENESIS_HASH",
+    "HealthState",
     "Incident",
     "IncidentKind",
     "IncidentMember",
@@ -53,6 +55,7 @@ __all__ = [
     "LedgerKind",
     "MembershipAdjustment",
     "Node",
+    "NodeHealth",
     "NodeState",
     "Outcome",
     "PayoutState",
@@ -60,4 +63,5 @@ __all__ = [
     "Policy",
     "SessionState",
     "SourceKind",
+    "UsageProfile",
 ]

@@ -38,6 +38,7 @@ MEMBER_KINDS = [
     NotificationKind.APPEAL_ESCALATED,
     NotificationKind.INCIDENT_DECLARED,
     NotificationKind.INCIDENT_RESOLVED,
+    NotificationKind.NODE_DEGRADED,
     NotificationKind.EXPORT_READY,
     NotificationKind.SECURITY,
 ]
