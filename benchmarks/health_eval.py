@@ -261,16 +261,18 @@ def evaluate(seeds: range | list[int]) -> dict:
     started = time.perf_counter()
     traces = [generate(kind, seed) for seed in seeds for kind in CLASSES]
     generated = time.perf_counter()
-    model = _score(traces, [replay_model(t) for t in traces])
+    model_replays = [replay_model(t) for t in traces]
     replayed = time.perf_counter()
-    fixed = _score(traces, [replay_fixed(t) for t in traces])
+    fixed_replays = [replay_fixed(t) for t in traces]
+    model = _score(traces, model_replays)
+    fixed = _score(traces, fixed_replays)
     # Lead over the fixed threshold on gradual degradation, per trace both caught.
     leads = []
-    for trace in traces:
+    for trace, mr, fr in zip(traces, model_replays, fixed_replays, strict=True):
         if trace.kind != "gradual":
             continue
-        m = next((a for a in replay_model(trace).alarms if a >= trace.onset), None)
-        f = next((a for a in replay_fixed(trace).alarms if a >= trace.onset), None)
+        m = next((a for a in mr.alarms if a >= trace.onset), None)
+        f = next((a for a in fr.alarms if a >= trace.onset), None)
         if m is not None:
             # A baseline that never fires within the trace fires "at the end".
             leads.append(((f if f is not None else len(trace.observations)) - m) * PASS_S / 60)

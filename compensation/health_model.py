@@ -43,6 +43,7 @@ METRICS = ("drop", "silent", "late", "lag")
 WINDOW = 120  # observations kept per metric (1 hour at one pass per 30 s)
 MIN_OBSERVATIONS = 20  # learning until then: never alarms
 MIN_SLOT_HOURS = 1
+REFRESH_EVERY = 10
 SLOT_ALPHA = 0.3
 Z_CAP = 6.0  # one pass contributes at most this much evidence
 SLACK = 2.0  # CUSUM allowance per pass: normal noise drains the sum
@@ -128,17 +129,30 @@ def new_state() -> dict:
     }
 
 
+def _refresh_global(state: dict) -> None:
+    """The node's global (all-hours) median and MAD per metric: recomputed
+    every ``REFRESH_EVERY`` learned passes, not every pass (sorting the
+    windows dominates the cost of a step)."""
+    n = state["n"]
+    if "base" in state and n - state.get("base_n", 0) < (
+        1 if n < MIN_OBSERVATIONS else REFRESH_EVERY
+    ):
+        return
+    state["base"] = {m: list(robust(w)) for m, w in state["window"].items() if w}
+    state["base_n"] = n
+
+
 def _baseline(state: dict, metric: str, how: int) -> tuple[float, float]:
-    window = state["window"][metric]
+    glob = state.get("base", {}).get(metric)
     slot = state["slots"].get(str(how), {}).get(metric)
     if slot and slot[2] >= MIN_SLOT_HOURS:
         med, mad = slot[0], slot[1]
-        if window:
+        if glob:
             # A fresh slot is still noisy: never judge more strictly than the
             # node's recent global spread.
-            mad = max(mad, robust(window)[1] * 0.5)
+            mad = max(mad, glob[1] * 0.5)
         return med, mad
-    return robust(window) if window else (0.0, 0.0)
+    return (glob[0], glob[1]) if glob else (0.0, 0.0)
 
 
 def _scale(metric: str, med: float, mad: float, obs: Observation) -> float:
@@ -189,6 +203,7 @@ def step(state: dict, obs: Observation) -> Verdict:
     state["skew_hold"] = max(state["skew_hold"] - 1, 0)
 
     values = features(obs)
+    _refresh_global(state)
     z: dict[str, float] = {}
     for metric in METRICS:
         if metric == "late" and skew:

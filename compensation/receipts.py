@@ -5,6 +5,7 @@ from __future__ import annotations
 from .ledger import entry_body
 from .models import LedgerEntry
 from .selectors import chain_digests, head_covering
+from .usage_explain import weighting_explanation
 
 VERIFY_HOWTO = (
     "1. body_digest = sha256(canonical JSON of 'entry': keys sorted, separators ',' and ':', UTF-8). "
@@ -23,7 +24,7 @@ def receipt_for(entry: LedgerEntry) -> dict:
         reverses_seq=entry.reverses.seq if entry.reverses_id else None,
     )
     head = head_covering(seq=entry.seq)
-    return {
+    receipt = {
         "receipt_version": 1,
         "entry": body,
         "body_digest": entry.body_digest,
@@ -37,3 +38,10 @@ def receipt_for(entry: LedgerEntry) -> dict:
         "chain_to_head": chain_digests(after_seq=entry.seq, through_seq=head.seq) if head else [],
         "how_to_verify": VERIFY_HOWTO,
     }
+    if entry.weighting:
+        # Outside the hashed body: the reader's sentence for the factor recorded in it.
+        receipt["usage_weighting"] = {
+            "factor": entry.weighting["factor"],
+            "explanation": weighting_explanation(entry.weighting),
+        }
+    return receipt

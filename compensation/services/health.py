@@ -42,6 +42,7 @@ SAMPLE_EVERY = timedelta(minutes=5)
 # active for all of it: at most this much per sample.
 MAX_SAMPLE = timedelta(minutes=15)
 BAD = (HealthState.DEGRADED, HealthState.FAILING)
+OBSERVE_EVERY = timedelta(seconds=20)
 
 
 def network_health_observe(
@@ -57,21 +58,44 @@ def network_health_observe(
 
 def _observe(store, clocks: dict[int, NodeClock], threshold: timedelta, now: datetime) -> None:
     nodes = {n.pk: n for n in Node.objects.filter(pk__in=list(clocks), revoked_at__isnull=True)}
-    if not nodes:
-        return
-    NodeHealth.objects.bulk_create(
-        [NodeHealth(node_id=pk, model=hm.new_state()) for pk in nodes], ignore_conflicts=True
+    rows = {h.node_id: h for h in NodeHealth.objects.filter(node_id__in=list(nodes))}
+    missing = [pk for pk in nodes if pk not in rows]
+    if missing:
+        NodeHealth.objects.bulk_create(
+            [NodeHealth(node_id=pk, model=hm.new_state()) for pk in missing],
+            ignore_conflicts=True,
+        )
+    # Passes can run more often than every 30 s (a backlog, a manual run):
+    # the model takes one step per node per OBSERVE_EVERY at most.
+    due = sorted(
+        pk
+        for pk in nodes
+        if clocks[pk].watermark is not None
+        and (
+            pk not in rows
+            or rows[pk].observed_at is None
+            or now - rows[pk].observed_at >= OBSERVE_EVERY
+        )
     )
+    if not due:
+        return
     silent = dict(
-        Disconnect.objects.filter(node_id__in=list(nodes), status=DisconnectStatus.OPEN)
+        Disconnect.objects.filter(node_id__in=due, status=DisconnectStatus.OPEN)
         .values("node_id")
         .annotate(n=Count("pk"))
         .values_list("node_id", "n")
     )
-    for node_id in sorted(nodes):
+    oldest = min(
+        (rows[pk].observed_at for pk in due if pk in rows and rows[pk].observed_at),
+        default=now - OBSERVE_EVERY,
+    )
+    recent = list(
+        Disconnect.objects.filter(node_id__in=due, detected_at__gt=oldest).values_list(
+            "node_id", "detected_at"
+        )
+    )
+    for node_id in due:
         clock = clocks[node_id]
-        if clock.watermark is None:
-            continue
         with transaction.atomic():
             # A concurrent pass observing the same node skips it: one step
             # per pass, never two with the same data.
@@ -80,22 +104,25 @@ def _observe(store, clocks: dict[int, NodeClock], threshold: timedelta, now: dat
             )
             if health is None:
                 continue
-            _step(store, nodes[node_id], health, clock, silent.get(node_id, 0), threshold, now)
+            since = health.observed_at or now - OBSERVE_EVERY
+            drops = sum(1 for n, t in recent if n == node_id and t > since)
+            _step(
+                store, nodes[node_id], health, clock, silent.get(node_id, 0), drops, threshold, now
+            )
         if _usage_due(health, clock.watermark):
             enqueue_on_commit("compensation.tasks.sample_usage", node_id)
 
 
-def _step(store, node, health, clock, silent: int, threshold, now) -> None:
+def _step(store, node, health, clock, silent: int, drops: int, threshold, now) -> None:
     state = health.model or hm.new_state()
-    since = health.observed_at or now - timedelta(seconds=30)
-    if health.observed_at is not None and now <= health.observed_at:
-        return  # a replayed or out-of-order pass: the model moves forward only
+    if health.observed_at is not None and now - health.observed_at < OBSERVE_EVERY:
+        return  # observed meanwhile by a concurrent pass: the model moves forward only
     wm = clock.watermark
     prev_wm = datetime.fromisoformat(state["wm"]) if state.get("wm") else None
     obs = hm.Observation(
         at=now,
         active=store.live_count(node.pk),
-        drops=Disconnect.objects.filter(node_id=node.pk, detected_at__gt=since).count(),
+        drops=drops,
         silent=silent,
         late=len(store.seen_between(node.pk, wm - threshold, wm - LATE_AFTER)),
         since_arrival_s=(

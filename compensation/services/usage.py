@@ -5,7 +5,7 @@ policy calculator. Counts only (see compensation/usage_weighting.py)."""
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -85,3 +85,18 @@ def usage_profile_for(*, member: MemberProfile, now: datetime) -> list[int]:
         return [0] * uw.HOURS_PER_WEEK
     today = now.astimezone(_zone(member.timezone)).date()
     return uw.fold(row.weeks, today=today, window_days=policy.usage_window_days)
+
+
+def usage_quote(
+    *, policy: Policy, member: MemberProfile | None, start: datetime | None, minutes: int, now
+) -> uw.Weighting | None:
+    """The public calculator's weighting for a signed-in member: their own
+    profile, the same ``weigh`` as the credit. None when the option is off,
+    for visitors, or when the loss falls in no habitual hour."""
+    if not policy.usage_weighting or member is None or start is None or minutes <= 0:
+        return None
+    profile = usage_profiles(policy=policy, member_ids=[member.pk], now=now).get(member.pk)
+    if not profile:
+        return None
+    local = start.replace(tzinfo=None).replace(tzinfo=_zone(member.timezone))
+    return uw.weigh([(local, local + timedelta(minutes=minutes))], **profile)
