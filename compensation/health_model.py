@@ -61,6 +61,7 @@ FLOORS = {"drop": 0.01, "silent": 0.04, "late": 0.02, "lag": 10.0}
 # A node that delivered nothing for this long is failing whatever the
 # baseline says (the node-incident rule takes over at the threshold).
 LAG_FAILING_S = 120.0
+MIN_SILENT_FAILING = 5
 
 HEALTHY, DEGRADED, FAILING, LEARNING = "healthy", "degraded", "failing", "learning"
 
@@ -224,7 +225,11 @@ def step(state: dict, obs: Observation) -> Verdict:
         state["cusum"] = max(0.0, state["cusum"] + evidence - SLACK)
         state["cusum"] = min(state["cusum"], FAILING_AT * 1.25)
 
-    hard_fail = obs.since_arrival_s >= LAG_FAILING_S or values["silent"] >= 0.5
+    # Beyond any baseline: a node with sessions that delivered nothing for
+    # two minutes, or most of a node's sessions silent (not one of two).
+    hard_fail = (obs.since_arrival_s >= LAG_FAILING_S and obs.active > 0) or (
+        values["silent"] >= 0.5 and obs.silent >= MIN_SILENT_FAILING
+    )
     if learning and not hard_fail:
         new = LEARNING
     elif hard_fail or state["cusum"] >= FAILING_AT:

@@ -43,6 +43,7 @@ SAMPLE_EVERY = timedelta(minutes=5)
 MAX_SAMPLE = timedelta(minutes=15)
 BAD = (HealthState.DEGRADED, HealthState.FAILING)
 OBSERVE_EVERY = timedelta(seconds=20)
+RECEIVING_WITHIN = timedelta(seconds=60)
 
 
 def network_health_observe(
@@ -77,7 +78,13 @@ def _observe(store, clocks: dict[int, NodeClock], threshold: timedelta, now: dat
             or now - rows[pk].observed_at >= OBSERVE_EVERY
         )
     )
-    if not due:
+    # If no node got a batch through lately, the portal is the one cut off
+    # (as detection reasons): nothing can be judged from silence.
+    receiving = any(
+        c.last_arrival is not None and now - c.last_arrival <= RECEIVING_WITHIN
+        for c in clocks.values()
+    )
+    if not due or not receiving:
         return
     silent = dict(
         Disconnect.objects.filter(node_id__in=due, status=DisconnectStatus.OPEN)
