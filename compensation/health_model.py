@@ -25,8 +25,9 @@ never raise the alarm. The evidence accumulates in a CUSUM: a persistent
 small shift (gradual degradation) crosses the threshold well before a fixed
 absolute threshold would, and an isolated spike (a node clock step, a
 single dropped batch) does not. Hysteresis keeps a flapping node in one
-episode. Observations made while the node is anomalous are not learned, so
-a slow degradation is not absorbed into the baseline.
+episode. During an episode only one pass in ``SLOW_LEARN_EVERY`` is learned:
+a fault is not absorbed in the minutes it takes to see it, while a lasting
+change of level becomes the new baseline within a couple of hours.
 
 A node clock step (the watermark moving much more or less than wall time)
 makes lateness, which is measured on node time, meaningless for a while: the
@@ -51,7 +52,8 @@ DEGRADED_AT = 10.0
 FAILING_AT = 40.0
 CLEAR_BELOW = 1.0
 CLEAR_PASSES = 10  # 5 minutes at one pass per 30 s
-LEARN_BELOW_Z = 2.5
+LEARN_BELOW_Z = 4.0
+SLOW_LEARN_EVERY = 4
 SKEW_TOLERANCE_S = 20.0
 SKEW_HOLD_PASSES = 4
 # Scale floors: the smallest deviation that can mean anything for each
@@ -177,12 +179,12 @@ def _fold_hour(state: dict, hour: int) -> None:
         if metric in slot:
             old = slot[metric]
             slot[metric] = [
-                (1 - SLOT_ALPHA) * old[0] + SLOT_ALPHA * med,
-                (1 - SLOT_ALPHA) * old[1] + SLOT_ALPHA * mad,
+                round((1 - SLOT_ALPHA) * old[0] + SLOT_ALPHA * med, 6),
+                round((1 - SLOT_ALPHA) * old[1] + SLOT_ALPHA * mad, 6),
                 old[2] + 1,
             ]
         else:
-            slot[metric] = [med, mad, 1]
+            slot[metric] = [round(med, 6), round(mad, 6), 1]
 
 
 def step(state: dict, obs: Observation) -> Verdict:
@@ -245,10 +247,18 @@ def step(state: dict, obs: Observation) -> Verdict:
     if new in (DEGRADED, FAILING) and state["cusum"] >= DEGRADED_AT:
         state["calm"] = 0
 
-    # Learn only from normal-looking passes, so a fault is not absorbed
-    # (while warming up there is no baseline to judge by: learn everything
-    # but outright failures).
-    if not hard_fail and (learning or (new == HEALTHY and ranked[0] < LEARN_BELOW_Z)):
+    # What is learned: every normal pass except outright spikes; during an
+    # episode, one pass in SLOW_LEARN_EVERY, so a fault is not absorbed within
+    # the minutes it takes to detect, but a lasting change of level (a busier
+    # evening, a new normal after maintenance) becomes the baseline within a
+    # couple of hours instead of holding the node degraded forever.
+    if new in (DEGRADED, FAILING):
+        state["episode_passes"] = state.get("episode_passes", 0) + 1
+        learn = state["episode_passes"] % SLOW_LEARN_EVERY == 0
+    else:
+        state["episode_passes"] = 0
+        learn = learning or ranked[0] < LEARN_BELOW_Z
+    if learn and not hard_fail:
         for metric in METRICS:
             if metric == "late" and skew:
                 continue

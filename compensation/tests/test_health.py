@@ -5,7 +5,8 @@ node to use before any incident opens; a surge of new sessions is not."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -174,3 +175,38 @@ def test_evaluation_targets_hold_on_a_small_seed_set():
     assert result["traces"] == 3 * len(CLASSES)
     failed = [t for t in result["targets"] if not t["met"]]
     assert not failed, failed
+
+
+def test_each_hour_of_the_week_gets_its_own_baseline():
+    """A week of a node whose heartbeats are late more often in the evening
+    (smoothly, as load rises): every hour-of-week slot is learned, the evening
+    slots with the evening level; next week the evening level is normal at
+    21:00 and an alarm at 04:00."""
+    import math
+
+    state = hm.new_state()
+    step = timedelta(minutes=2)
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def late_at(t):
+        return round(100 * (0.02 + 0.10 * max(0.0, math.sin(math.pi * (t.hour - 14) / 12))))
+
+    for _ in range(7 * 24 * 30):
+        hm.step(state, hm.Observation(at, 100, 0, 0, late_at(at), 3.0, 120.0, 120.0))
+        at += step
+    assert len(state["slots"]) >= 167  # the current hour is folded when it ends
+    evening = state["slots"][str(hm.hour_of_week(at.replace(hour=20)))]["late"][0]
+    night = state["slots"][str(hm.hour_of_week(at.replace(hour=4)))]["late"][0]
+    assert evening > 0.06 > 0.03 > night
+
+    def run(hour, late):
+        s = json.loads(json.dumps(state))  # the model state is JSON (NodeHealth.model)
+        t = at.replace(hour=hour)
+        verdicts = [
+            hm.step(s, hm.Observation(t + i * step, 100, 0, 0, late, 3.0, 120.0, 120.0))
+            for i in range(15)
+        ]
+        return verdicts[-1].state
+
+    assert run(21, 11) == hm.HEALTHY
+    assert run(4, 11) in (hm.DEGRADED, hm.FAILING)
