@@ -157,7 +157,7 @@ def _step(store, node, health, clock, silent: int, drops: int, threshold, now) -
         if verdict.episode_started:
             _alert_operators(node, health, verdict, now)
         if due:
-            _advise_members(store, node, health, wm - threshold, now)
+            _advise_members(store, node, health, wm - threshold, wm, now)
     health.save()
 
 
@@ -188,9 +188,12 @@ def healthiest_node(*, exclude: int) -> Node | None:
     return best.node if best else None
 
 
-def _advise_members(store, node: Node, health: NodeHealth, since: datetime, now) -> None:
-    """Members with a session on the node now (a beat within the threshold)."""
-    keys = store.seen_since(node.pk, since)
+def _advise_members(
+    store, node: Node, health: NodeHealth, since: datetime, until: datetime, now
+) -> None:
+    """Members with a session on the node now: a beat within the threshold,
+    not logged out since."""
+    keys = store.seen_between(node.pk, since, until)
     member_ids = sorted(set(member_ids_for_keys(keys).values()))
     if not member_ids:
         return
