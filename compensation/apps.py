@@ -11,11 +11,17 @@ class CompensationConfig(AppConfig):
         from members.services.exports import register_export_section
 
         from .exports import export_section
+        from .usage_export import usage_export_section
 
         register_export_section(export_section)
+        register_export_section(usage_export_section)
 
         from kamen_portal.metrics import register_collector
 
         from .selectors import ledger_metrics
 
         register_collector(ledger_metrics)
+
+        from .health_selectors import node_health_metrics
+
+        register_collector(node_health_metrics)

@@ -23,3 +23,14 @@ class CalculatorForm(forms.Form):
         initial=0,
         required=False,
     )
+
+
+class UsageCalculatorForm(CalculatorForm):
+    """The calculator when the policy weights lost minutes by usage: the
+    start of the loss decides which of the member's hours it fell in."""
+
+    start = forms.DateTimeField(
+        label=_("When it started (your local time)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )

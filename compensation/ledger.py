@@ -23,7 +23,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def entry_body(entry: LedgerEntry, *, member_no: str, reverses_seq: int | None) -> dict:
-    return {
+    body = {
         "seq": entry.seq,
         "id": str(entry.public_id),
         "member": member_no,
@@ -39,6 +39,11 @@ def entry_body(entry: LedgerEntry, *, member_no: str, reverses_seq: int | None) 
         "expires_after": _iso(entry.expires_after),
         "created_at": _iso(entry.created_at),
     }
+    # Added with usage weighting: present only on entries that carry it, so
+    # every earlier entry's digest is unchanged.
+    if entry.weighting:
+        body["weighting"] = entry.weighting
+    return body
 
 
 def canonical(body: dict) -> bytes:

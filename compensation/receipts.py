@@ -29,6 +29,7 @@ from .selectors import (
     member_entry_number,
 )
 from .status import source_label
+from .usage_explain import weighting_explanation
 
 VERIFY_HOWTO = (
     "1. body_digest = sha256(canonical JSON of 'entry': keys sorted, separators ',' and ':', UTF-8). "
@@ -94,6 +95,12 @@ def receipt_for(entry: LedgerEntry, *, now: datetime | None = None) -> dict:
         "chain_to_head": chain_digests(after_seq=entry.seq, through_seq=head.seq) if head else [],
         "how_to_verify": VERIFY_HOWTO,
     }
+    if entry.weighting:
+        # Outside the hashed body: the reader's sentence for the factor recorded in it.
+        receipt["usage_weighting"] = {
+            "factor": entry.weighting["factor"],
+            "explanation": weighting_explanation(entry.weighting),
+        }
     if head is None:
         due = next_head_due(now=now or timezone.now())
         receipt["next_head_due"] = due.isoformat() if due else None

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from . import uptime
+from .health_selectors import NodeHealthInfo, node_health_states
 from .intervals import Interval
 from .models import (
     Incident,
@@ -132,19 +133,27 @@ def _is_active(incident: Incident, now: datetime) -> bool:
     )
 
 
-def component_state(*, node: Node, incidents: Iterable[Incident], now: datetime) -> str:
+def component_state(
+    *,
+    node: Node,
+    incidents: Iterable[Incident],
+    now: datetime,
+    health: NodeHealthInfo | None = None,
+) -> str:
     """A node's state now, from the incidents that cover it and are active.
 
     The one place component state is decided (page, API and feed all call
     it). Precedence: maintenance > outage > degraded > operational: a node
     silent during its announced maintenance is the maintenance, as in the
-    uptime rule. Node health signals (a health model marking a node
-    degraded) belong here too."""
+    uptime rule. The node health model (``health``) can mark a node
+    degraded before any incident is open; it never makes one an outage."""
     effects = {
         KIND_EFFECT[i.kind]
         for i in incidents
         if i.kind in KIND_EFFECT and _is_active(i, now) and _covers(i, node.pk)
     }
+    if health is not None and health.is_degraded:
+        effects.add(ComponentState.DEGRADED)
     for state in (ComponentState.MAINTENANCE, ComponentState.OUTAGE, ComponentState.DEGRADED):
         if state in effects:
             return state
@@ -219,17 +228,23 @@ class Component:
         return sum(1 for d in self.days if d.state == uptime.NO_DATA)
 
 
-def node_component(*, node: Node, incidents: list[Incident], now: datetime) -> Component:
+def node_component(
+    *, node: Node, incidents: list[Incident], now: datetime, health: NodeHealthInfo | None = None
+) -> Component:
     bounds = day_bounds(now=now)
+    degraded = list(_intervals(incidents, node, ComponentState.DEGRADED, now))
+    if health is not None and health.is_degraded and health.since and health.since < now:
+        # The health model's current episode colours the bars like a degraded incident.
+        degraded.append((health.since, now))
     timeline = uptime.node_timeline(
         outages=_intervals(incidents, node, ComponentState.OUTAGE, now),
-        degraded=_intervals(incidents, node, ComponentState.DEGRADED, now),
+        degraded=degraded,
         maintenance=_intervals(incidents, node, ComponentState.MAINTENANCE, now),
     )
     days = uptime.days_of(timeline, bounds=bounds, observed_from=node.created_at, now=now)
     return Component(
         node=node,
-        state=component_state(node=node, incidents=incidents, now=now),
+        state=component_state(node=node, incidents=incidents, now=now, health=health),
         days=days,
         uptime=uptime.window_uptime(days),
     )
@@ -266,7 +281,11 @@ def status_overview(*, now: datetime) -> StatusOverview:
     """Everything above the history on /status/ and in the JSON summary."""
     since = day_bounds(now=now)[0][0]
     incidents = status_incidents(since=since)
-    components = [node_component(node=n, incidents=incidents, now=now) for n in public_nodes()]
+    health = node_health_states()
+    components = [
+        node_component(node=n, incidents=incidents, now=now, health=health.get(n.pk))
+        for n in public_nodes()
+    ]
     open_ = [i for i in incidents if i.status == IncidentStatus.OPEN]
     states = [c.state for c in components]
     if not components:  # no nodes yet: platform-wide incidents still count

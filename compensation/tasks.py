@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from .services.detection import detection_run
 from .services.disconnects import disconnect_compensate
+from .services.health import usage_sample_node
 from .services.incident_updates import incident_update_notify
 from .services.incidents import incident_notify, incident_pay_members, incident_payout_plan
 from .services.ledger_publish import ledger_publish_head
@@ -46,3 +47,9 @@ def notify_incident(incident_id: int, event: str) -> None:
 @shared_task(ignore_result=True)
 def notify_status_update(update_id: int) -> None:
     incident_update_notify(update_id=update_id, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def sample_usage(node_id: int) -> None:
+    """Usage-profile sample of one node (claims its window: safe to run twice)."""
+    usage_sample_node(node_id=node_id, now=timezone.now())

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from members.selectors import member_profile_or_404
 
-from .forms import CalculatorForm
+from .forms import CalculatorForm, UsageCalculatorForm
 from .models import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -25,6 +25,7 @@ from .selectors import (
     published_heads,
 )
 from .services.policy import policy_current, policy_quote, policy_ratio
+from .services.usage import usage_quote
 from .status import source_label
 
 MAX_CHAIN_SPAN = 10_000
@@ -35,21 +36,36 @@ MAX_SEQ = 2**63 - 1
 @require_GET
 def policy_page(request: HttpRequest) -> HttpResponse:
     policy = policy_current()
-    form = CalculatorForm(request.GET or None)
-    quote = None
+    form_class = UsageCalculatorForm if policy.usage_weighting else CalculatorForm
+    form = form_class(request.GET or None)
+    quote = weighting = None
     if form.is_bound and form.is_valid():
         source = form.cleaned_data["source"]
+        # The signed-in member's own usage profile, as the credit would use it.
+        weighting = usage_quote(
+            policy=policy,
+            member=getattr(request.user, "member", None),
+            start=form.cleaned_data.get("start"),
+            minutes=form.cleaned_data["minutes"],
+            now=timezone.now(),
+        )
         quote = policy_quote(
             policy,
             lost_seconds=form.cleaned_data["minutes"] * 60,
-            ratio=policy_ratio(policy, source),
+            ratio=policy_ratio(policy, source) * (weighting.factor if weighting else 1),
             already_credited_in_window=form.cleaned_data.get("already") or 0,
         )
     history = Policy.objects.order_by("-version")[:20]
     return render(
         request,
         "compensation/policy.html",
-        {"policy": policy, "form": form, "quote": quote, "history": history},
+        {
+            "policy": policy,
+            "form": form,
+            "quote": quote,
+            "weighting": weighting.as_json() if weighting else None,
+            "history": history,
+        },
     )
 
 

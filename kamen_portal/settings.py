@@ -432,6 +432,7 @@ CELERY_TASK_ROUTES = {
     # Short periodic housekeeping on the default queue. A new task must be
     # given a queue here (kamen_portal/tests/test_queues.py checks).
     "compensation.tasks.publish_ledger_head": {"queue": CELERY_QUEUE_DEFAULT},
+    "compensation.tasks.sample_usage": {"queue": CELERY_QUEUE_DEFAULT},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True

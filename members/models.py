@@ -162,6 +162,8 @@ class NotificationKind(models.TextChoices):
     MEMBERSHIP_ADJUSTED = "membership_adjusted", _("Membership time adjusted by staff")
     STAFF_DIGEST = "staff_digest", _("Staff digest")
     STATUS_NOTICE = "status_notice", _("Status page updates (incidents and maintenance)")
+    NODE_DEGRADED = "node_degraded", _("Your service node is degraded")
+    NODE_HEALTH_ALERT = "node_health_alert", _("Node health alert (operators)")
 
 
 # Security events always go by email, whatever the preferences say.
@@ -172,6 +174,8 @@ DEFAULT_CHANNELS = {
     NotificationKind.APPEAL_WINDOW_CLOSING: (True, True),
     # Status page subscription: members opt in (on /status/ or in settings).
     NotificationKind.STATUS_NOTICE: (False, False),
+    # Advice, not an event about the member's own time: inbox only unless chosen.
+    NotificationKind.NODE_DEGRADED: (False, True),
 }
 
 

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from ..models import Disconnect, LedgerEntry
 from ..selectors import appeal_deadline
+from ..usage_explain import weighting_explanation
 
 
 class HeartbeatItemSerializer(serializers.Serializer):
@@ -74,6 +75,8 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     reverses = serializers.IntegerField(source="reverses.seq", allow_null=True, default=None)
     receipt_url = serializers.SerializerMethodField()
+    usage_factor = serializers.SerializerMethodField()
+    usage_explanation = serializers.SerializerMethodField()
 
     class Meta:
         model = LedgerEntry
@@ -94,7 +97,16 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "prev_hash",
             "hash",
             "receipt_url",
+            "usage_factor",
+            "usage_explanation",
         ]
+
+    def get_usage_factor(self, obj: LedgerEntry) -> str | None:
+        """The usage-weighting factor the credit was multiplied by, e.g. "1.60"."""
+        return obj.weighting["factor"] if obj.weighting else None
+
+    def get_usage_explanation(self, obj: LedgerEntry) -> str | None:
+        return weighting_explanation(obj.weighting)
 
     def get_receipt_url(self, obj: LedgerEntry) -> str:
         return reverse("compensation:receipt", kwargs={"public_id": obj.public_id})

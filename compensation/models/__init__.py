@@ -33,6 +33,7 @@ from .ledger import (
 )
 from .nodes import Node
 from .policy import Policy
+from .usage import HealthState, NodeHealth, UsageProfile
 
 __all__ = [
     "AdjustmentKind",
@@ -45,6 +46,7 @@ __all__ = [
     "Disconnect",
     "DisconnectStatus",
     "GENESIS_HASH",
+    "HealthState",
     "Incident",
     "IncidentKind",
     "IncidentMember",
@@ -58,6 +60,7 @@ __all__ = [
     "LedgerKind",
     "MembershipAdjustment",
     "Node",
+    "NodeHealth",
     "NodeState",
     "Outcome",
     "PayoutState",
@@ -66,4 +69,5 @@ __all__ = [
     "UpdateStatus",
     "SessionState",
     "SourceKind",
+    "UsageProfile",
 ]

@@ -60,6 +60,9 @@ class LedgerEntry(models.Model):
     expires_before = models.DateTimeField(_("expiry before"), null=True)
     expires_after = models.DateTimeField(_("expiry after"), null=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
+    # Usage weighting applied (policy option): factor and the habitual hours
+    # that explain it; hashed only when set, so older entries verify as before.
+    weighting = models.JSONField(_("usage weighting"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"))
     body_digest = models.CharField(max_length=64)
     prev_hash = models.CharField(max_length=64)

@@ -75,6 +75,29 @@ class Policy(models.Model):
     sla_first_response_hours = models.PositiveIntegerField(
         _("first staff response SLA (hours)"), default=24, validators=[MinValueValidator(1)]
     )
+    # Personalised compensation (DESIGN section 4 "personalisation only adds"):
+    # a lost minute in the member's habitual hours weighs more, between 1.0
+    # and the ceiling; see compensation/usage_weighting.py.
+    usage_weighting = models.BooleanField(
+        _("weight lost minutes by the member's usual hours"),
+        default=False,
+        help_text=_(
+            "A lost minute counts up to the ceiling times more in the hours of the week the "
+            "member usually uses the service; never less than the base ratio."
+        ),
+    )
+    usage_weight_ceiling = models.DecimalField(
+        _("usage weighting ceiling"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("2.00"),
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("5"))],
+    )
+    usage_window_days = models.PositiveIntegerField(
+        _("usage profile window (days)"),
+        default=28,
+        validators=[MinValueValidator(7), MaxValueValidator(90)],
+    )
     change_note = models.CharField(_("what changed and why"), max_length=300, blank=True)
     published_at = models.DateTimeField(_("published at"), editable=False)
     published_by = models.ForeignKey(

@@ -26,6 +26,7 @@ from members.services.notify import notify_many
 
 from .. import intervals as iv
 from .. import notices
+from .. import usage_weighting as uw
 from ..models import (
     Claim,
     Coupon,
@@ -39,6 +40,7 @@ from ..models import (
 from ..selectors import credited_in_cap_window
 from .chain import ledger_append
 from .policy import policy_current, policy_quote, policy_ratio
+from .usage import usage_profiles
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Assessment:
     calc: iv.CreditCalculation
     outcome: str
     reason: str
+    weighting: uw.Weighting | None = None  # usage weighting (policy option)
 
 
 def _assess(
@@ -126,6 +129,7 @@ def _assess(
     covered: list[iv.Interval],
     already: int,
     policy: Policy,
+    profile: dict | None = None,
 ) -> Assessment:
     """What one claim is worth for ``member`` now: the uncovered part of its
     intervals inside the paid membership, under the policy (pure reads)."""
@@ -137,8 +141,13 @@ def _assess(
         else []
     )
     new = iv.subtract(eligible, covered)
+    # Personalisation only adds: the factor is >= 1 and caps apply after it.
+    weighting = uw.weigh(new, **profile) if profile and request.minutes_override is None else None
     calc = policy_quote(
-        policy, lost_seconds=iv.total_seconds(new), ratio=ratio, already_credited_in_window=already
+        policy,
+        lost_seconds=iv.total_seconds(new),
+        ratio=ratio * (weighting.factor if weighting else 1),
+        already_credited_in_window=already,
     )
     if request.minutes_override is not None:
         calc = iv.CreditCalculation(
@@ -162,7 +171,7 @@ def _assess(
         outcome, reason = Outcome.PARTLY_CAPPED, "cap_reached"
     else:
         outcome, reason = Outcome.CREDITED, ""
-    return Assessment(ratio, requested, new, calc, outcome, reason)
+    return Assessment(ratio, requested, new, calc, outcome, reason, weighting)
 
 
 def compensation_preview(
@@ -190,7 +199,10 @@ def compensation_preview(
         source_ref="",
         idempotency_key="",
     )
-    return _assess(member, request, covered=covered, already=already, policy=policy)
+    profile = usage_profiles(policy=policy, member_ids=[member_id], now=now).get(member_id)
+    return _assess(
+        member, request, covered=covered, already=already, policy=policy, profile=profile
+    )
 
 
 def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Claim]:
@@ -226,6 +238,7 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
         .annotate(total=Sum("credited_minutes"))
         .values_list("member_id", "total")
     )
+    profiles = usage_profiles(policy=policy, member_ids=member_ids, now=now)
 
     claims: list[Claim] = []
     entries: list[LedgerEntry] = []
@@ -241,6 +254,7 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
             covered=covered[member.pk],
             already=in_window.get(member.pk) or 0,
             policy=policy,
+            profile=profiles.get(member.pk),
         )
         ratio, requested, new, calc = (
             assessment.ratio,
@@ -290,6 +304,7 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
                 expires_before=member.expires_at,
                 expires_after=new_expiry,
                 note=request.note[:300],
+                weighting=assessment.weighting.as_json() if assessment.weighting else None,
                 created_at=now,
             )
             entries.append(entry)

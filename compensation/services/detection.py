@@ -32,6 +32,7 @@ from ..models import (
     PayoutState,
 )
 from ..store import Gap, NodeClock, get_store, split_key
+from .health import network_health_observe
 from .incidents import (
     WINDOW_KINDS,
     incident_add_members,
@@ -93,6 +94,7 @@ def _detection_pass(*, now: datetime) -> DetectionReport:
     _resolve_stale(store, clocks, policy.cap_per_event_minutes, now, report)
     _close_due_declared(now, report)
     _sweep(now, report)
+    network_health_observe(store=store, clocks=clocks, threshold=threshold, now=now)
     return report
 
 

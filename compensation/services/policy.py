@@ -24,6 +24,9 @@ POLICY_RULE_FIELDS = (
     "coupon_valid_days",
     "lapsed_extends_from_credit_time",
     "sla_first_response_hours",
+    "usage_weighting",
+    "usage_weight_ceiling",
+    "usage_window_days",
 )
 
 

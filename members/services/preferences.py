@@ -39,6 +39,7 @@ MEMBER_KINDS = [
     NotificationKind.INCIDENT_DECLARED,
     NotificationKind.INCIDENT_RESOLVED,
     NotificationKind.STATUS_NOTICE,
+    NotificationKind.NODE_DEGRADED,
     NotificationKind.EXPORT_READY,
     NotificationKind.SECURITY,
 ]
