@@ -161,10 +161,13 @@ class NotificationKind(models.TextChoices):
     SECURITY = "security", _("Account security")
     MEMBERSHIP_ADJUSTED = "membership_adjusted", _("Membership time adjusted by staff")
     STAFF_DIGEST = "staff_digest", _("Staff digest")
+    WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
 
 
 # Security events always go by email, whatever the preferences say.
-ALWAYS_EMAILED = frozenset({NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST})
+ALWAYS_EMAILED = frozenset(
+    {NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST, NotificationKind.WEBHOOK_DISABLED}
+)
 # Defaults when a member has not chosen: (email, inbox).
 DEFAULT_CHANNELS = {
     NotificationKind.DISCONNECT_DETECTED: (False, True),
