@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
-from kamen_portal.queue import enqueue_now
+from kamen_portal.queue import enqueue_now, enqueue_on_commit
 from members.models import NotificationKind, User
 from members.services.notify import Message, notify_many
 
@@ -293,17 +293,10 @@ def deliveries_redeliver(*, delivery_ids: list[int], now: datetime) -> int:
     ).update(status=DeliveryStatus.PENDING, next_attempt_at=now)
     ids = sorted(delivery_ids)
     for start in range(0, len(ids), DELIVERY_CHUNK):
-        transaction.on_commit(
-            lambda chunk=ids[start : start + DELIVERY_CHUNK]: _enqueue_quietly(chunk)
+        enqueue_on_commit(
+            "integrations.tasks.deliver_webhooks", ids[start : start + DELIVERY_CHUNK]
         )
     return updated
-
-
-def _enqueue_quietly(ids: list[int]) -> None:
-    try:
-        enqueue_now("integrations.tasks.deliver_webhooks", ids)
-    except Exception:  # noqa: BLE001 - the sweeper sends them anyway
-        pass
 
 
 SWEEP_LIMIT = 5000
