@@ -23,7 +23,17 @@ from pathlib import Path
 from . import harness
 from .harness import Context, configure_environment, log, migrate, services
 
-BENCHMARKS = ("ingest", "detection", "payout", "appeals", "notify", "queues", "assistant")
+BENCHMARKS = (
+    "ingest",
+    "detection",
+    "payout",
+    "appeals",
+    "notify",
+    "queues",
+    "assistant",
+    "entitlements",
+    "webhooks",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,7 +125,17 @@ def main(argv: list[str] | None = None) -> int:
 def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
     from django.utils import timezone
 
-    from . import appeals, assistant, detection, ingest, notify, payout, queues
+    from . import (
+        appeals,
+        assistant,
+        detection,
+        entitlements,
+        ingest,
+        notify,
+        payout,
+        queues,
+        webhooks,
+    )
     from .data import ensure_members
 
     modules = {
@@ -126,6 +146,8 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
         "notify": notify,
         "queues": queues,
         "assistant": assistant,
+        "entitlements": entitlements,
+        "webhooks": webhooks,
     }
     params = {name: modules[name].params_for(args) for name in args.benchmarks}
     needed = max(p.get("members", 0) or p.get("sessions", 0) for p in params.values())
