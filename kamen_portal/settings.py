@@ -357,6 +357,7 @@ SPECTACULAR_SETTINGS = {
         "AppealStatusEnum": "appeals.models.AppealStatus",
         "DisconnectStatusEnum": "compensation.models.DisconnectStatus",
         "MemberStatusEnum": "members.models.MemberStatus",
+        "EventTypeEnum": "integrations.models.EventType",
         # The member's preferred language and the assistant's answer language.
         "LanguageEnum": [code for code, _name in LANGUAGES],
     },

@@ -4,8 +4,7 @@ import re
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +27,8 @@ from .serializers import (
     EntitlementAnswerSerializer,
     EntitlementBatchRequestSerializer,
     EntitlementBatchSerializer,
-    EventPageSerializer,
+    FeedPageSerializer,
+    FeedQuerySerializer,
 )
 
 _MEMBER_NO = re.compile(MEMBER_NO_PATTERN)
@@ -115,23 +115,9 @@ class EventFeedView(APIView):
 
     @extend_schema(
         summary="Every event in order, after a cursor (integration token)",
-        parameters=[
-            OpenApiParameter(
-                "after",
-                OpenApiTypes.STR,
-                description="Cursor: the `next` of the previous page, or 0 (default) "
-                "for the beginning",
-                pattern=r"^[0-9]{1,18}$",
-            ),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 500 (default 100)"),
-            OpenApiParameter(
-                "types",
-                OpenApiTypes.STR,
-                description="Comma-separated event types to include (default: all)",
-            ),
-        ],
+        parameters=[FeedQuerySerializer],
         responses={
-            200: EventPageSerializer,
+            200: FeedPageSerializer,
             **error_responses(
                 400,
                 401,
