@@ -158,12 +158,12 @@ def _phase(mode, clients, token, port, numbers, params) -> dict:
     }
 
 
-def _wait_until_serving(port, token, proc, number, timeout=60.0) -> None:
+def _wait_until_serving(port, token, proc, number, timeout=180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gunicorn exited during start-up")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
         try:
             conn.request(
                 "GET",

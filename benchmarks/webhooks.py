@@ -38,6 +38,7 @@ CHUNK = 500
 
 def params_for(args) -> dict:
     return {
+        "members": 1_000,
         "events": 2_000 if args.quick else 10_000,
         "endpoints": 2,
         "worker_concurrency": args.concurrency or 2,
@@ -98,7 +99,7 @@ def run(ctx: Context, params: dict, members) -> dict:
     try:
         worker = start_celery_worker(
             ctx.workdir / "worker-webhooks.log",
-            "bench-webhooks@%h",
+            f"bench-webhooks-{os.getpid()}@localhost",
             [
                 "-Q",
                 "webhooks",
