@@ -68,7 +68,7 @@ def _receive(port: int, counter) -> None:
 
 def run(ctx: Context, params: dict, members) -> dict:
     from django.conf import settings
-    from django.db import connections, transaction
+    from django.db import transaction
     from django.utils import timezone
 
     from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -78,9 +78,10 @@ def run(ctx: Context, params: dict, members) -> dict:
     os.environ["WEBHOOK_ALLOWED_PRIVATE_NETWORKS"] = "127.0.0.1/32"
     settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]
     port = free_port()
-    mp = multiprocessing.get_context("fork")
+    # Spawned, not forked: a forked child would inherit (and on exit tear
+    # down) this process's broker connection, and its publishes would be lost.
+    mp = multiprocessing.get_context("spawn")
     counter = mp.Value("q", 0)
-    connections.close_all()
     receiver = mp.Process(target=_receive, args=(port, counter), daemon=True)
     receiver.start()
 
