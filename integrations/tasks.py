@@ -3,14 +3,13 @@
 from celery import shared_task
 from django.utils import timezone
 
-from .services.webhooks import deliveries_sweep, webhook_deliver
+from .services.webhooks import deliveries_sweep, webhooks_deliver
 
 
 @shared_task(ignore_result=True)
 def deliver_webhooks(delivery_ids: list[int]) -> None:
     """Send due deliveries (each claimed first: safe to run twice)."""
-    for delivery_id in delivery_ids:
-        webhook_deliver(delivery_id=delivery_id, now=timezone.now())
+    webhooks_deliver(delivery_ids=list(delivery_ids), now=timezone.now())
 
 
 @shared_task(ignore_result=True)

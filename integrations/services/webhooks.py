@@ -17,6 +17,7 @@ import json
 import random
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import urllib3
@@ -177,20 +178,53 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes):
 def webhook_deliver(*, delivery_id: int, now: datetime) -> str | None:
     """Send one delivery if it is due and nobody else is sending it. Returns
     the new status, or None when there was nothing to do."""
-    if not _claim(delivery_id, now):
-        return None
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    body = json.dumps(envelope(delivery.event), ensure_ascii=False, separators=(",", ":"))
-    started = time.monotonic()
-    code, error, excerpt = _post(endpoint, delivery, body.encode())
-    duration_ms = int((time.monotonic() - started) * 1000)
-    ok = code is not None and 200 <= code < 300
-    if code is not None and not ok:
-        error = f"HTTP {code}"
-    return _record(
-        delivery, ok=ok, code=code, error=error, excerpt=excerpt, duration_ms=duration_ms, now=now
+    return webhooks_deliver(delivery_ids=[delivery_id], now=now).get(delivery_id)
+
+
+# Concurrent HTTP requests per task: a slow receiver (up to the timeout) must
+# not hold the other deliveries of the chunk behind it.
+SEND_THREADS = 8
+
+
+def webhooks_deliver(*, delivery_ids: list[int], now: datetime) -> dict[int, str]:
+    """Claim the due ones among ``delivery_ids`` (one sender each), send them
+    concurrently (HTTP only: the database work stays on this thread), and
+    record every outcome. Returns {delivery id: new status}."""
+    claimed = [d for d in delivery_ids if _claim(d, now)]
+    if not claimed:
+        return {}
+    deliveries = list(
+        WebhookDelivery.objects.select_related("event", "endpoint")
+        .filter(pk__in=claimed)
+        .order_by("pk")
     )
+
+    def send(delivery):
+        body = json.dumps(envelope(delivery.event), ensure_ascii=False, separators=(",", ":"))
+        started = time.monotonic()
+        code, error, excerpt = _post(delivery.endpoint, delivery, body.encode())
+        return code, error, excerpt, int((time.monotonic() - started) * 1000)
+
+    if len(deliveries) == 1:
+        outcomes = [send(deliveries[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(deliveries))) as pool:
+            outcomes = list(pool.map(send, deliveries))
+    statuses = {}
+    for delivery, (code, error, excerpt, duration_ms) in zip(deliveries, outcomes, strict=True):
+        ok = code is not None and 200 <= code < 300
+        if code is not None and not ok:
+            error = f"HTTP {code}"
+        statuses[delivery.pk] = _record(
+            delivery,
+            ok=ok,
+            code=code,
+            error=error,
+            excerpt=excerpt,
+            duration_ms=duration_ms,
+            now=now,
+        )
+    return statuses
 
 
 def _record(delivery, *, ok, code, error, excerpt, duration_ms, now) -> str:
