@@ -3,7 +3,7 @@ transaction) and invalidate cached entitlements (after their commit)."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -16,7 +16,7 @@ from members.models import MemberProfile
 
 from .entitlements import entitlements_forget
 from .events import appeal_event_data, incident_event_data, ledger_event_data, ledger_event_type
-from .models import EventType
+from .models import Event, EventType
 from .services.events import NewEvent, events_record
 
 DECISIONS = {
@@ -27,8 +27,23 @@ DECISIONS = {
 }
 
 
+_tables_ready = False
+
+
+def _outbox_ready() -> bool:
+    """False while migrating a database whose integrations tables do not
+    exist yet (a data migration of a lower app that appends ledger entries
+    runs before them): those entries predate the outbox."""
+    global _tables_ready  # noqa: PLW0603 - a per-process memo of a fact that only becomes true
+    if not _tables_ready:
+        _tables_ready = Event._meta.db_table in connection.introspection.table_names()
+    return _tables_ready
+
+
 @receiver(ledger_entries_appended, sender=LedgerEntry, dispatch_uid="integrations_ledger_events")
 def ledger_events(sender, entries, member_nos, **kwargs) -> None:
+    if not _outbox_ready():
+        return
     events_record(
         events=[
             NewEvent(
@@ -55,7 +70,7 @@ def member_saved(sender, instance: MemberProfile, raw=False, **kwargs) -> None:
 @receiver(post_save, sender=AppealEvent, dispatch_uid="integrations_appeal_decided")
 def appeal_decided(sender, instance: AppealEvent, created: bool, raw=False, **kwargs) -> None:
     outcome = DECISIONS.get(instance.kind)
-    if not created or raw or outcome is None:
+    if not created or raw or outcome is None or not _outbox_ready():
         return
     appeal = instance.appeal
     member_no = MemberProfile.objects.values_list("member_no", flat=True).get(pk=appeal.member_id)
@@ -77,6 +92,8 @@ def incident_events(sender, instance: Incident, raw=False, **kwargs) -> None:
     """Incidents are saved by several services (detected, declared, edited,
     closed): each state is recorded once, whichever save reaches it."""
     if raw or instance.status not in (IncidentStatus.OPEN, IncidentStatus.CLOSED):
+        return
+    if not _outbox_ready():
         return
     ref = instance.public_id
     events = [NewEvent(EventType.INCIDENT_OPENED, f"incident:{ref}:opened", {})]
