@@ -390,9 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                     "anonymous": {},
                     "member": {"cookieAuth": {"api_key": fixture["session_key"]}},
                     "node": {"nodeToken": {"bearer": fixture["node_token"]}},
-                    "integration": {
-                        "integrationToken": {"bearer": fixture["integration_token"]}
-                    },
+                    "integration": {"integrationToken": {"bearer": fixture["integration_token"]}},
                 }
                 # Writes from a session also need the CSRF cookie and header.
                 csrf = (fixture["csrf_cookie"], secrets.token_hex(16))
