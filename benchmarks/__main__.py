@@ -32,6 +32,8 @@ BENCHMARKS = (
     "queues",
     "assistant",
     "health",
+    "entitlements",
+    "webhooks",
 )
 
 
@@ -124,7 +126,18 @@ def main(argv: list[str] | None = None) -> int:
 def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
     from django.utils import timezone
 
-    from . import appeals, assistant, detection, health, ingest, notify, payout, queues
+    from . import (
+        appeals,
+        assistant,
+        detection,
+        entitlements,
+        health,
+        ingest,
+        notify,
+        payout,
+        queues,
+        webhooks,
+    )
     from .data import ensure_members
 
     modules = {
@@ -136,6 +149,8 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
         "queues": queues,
         "assistant": assistant,
         "health": health,
+        "entitlements": entitlements,
+        "webhooks": webhooks,
     }
     params = {name: modules[name].params_for(args) for name in args.benchmarks}
     needed = max(p.get("members", 0) or p.get("sessions", 0) for p in params.values())

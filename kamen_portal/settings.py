@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "compensation",
     "appeals",
     "portal",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -356,6 +357,7 @@ SPECTACULAR_SETTINGS = {
         "AppealStatusEnum": "appeals.models.AppealStatus",
         "DisconnectStatusEnum": "compensation.models.DisconnectStatus",
         "MemberStatusEnum": "members.models.MemberStatus",
+        "EventTypeEnum": "integrations.models.EventType",
         # The member's preferred language and the assistant's answer language.
         "LanguageEnum": [code for code, _name in LANGUAGES],
         # Two different "state" fields: a heartbeat's and a status component's.
@@ -393,12 +395,14 @@ CELERY_QUEUE_DETECTION = "detection"
 CELERY_QUEUE_PAYOUTS = "payouts"
 CELERY_QUEUE_NOTIFICATIONS = "notifications"
 CELERY_QUEUE_EXPORTS = "exports"
+CELERY_QUEUE_WEBHOOKS = "webhooks"
 CELERY_QUEUE_DEFAULT = "celery"
 CELERY_QUEUES_ALL = (
     CELERY_QUEUE_DETECTION,
     CELERY_QUEUE_PAYOUTS,
     CELERY_QUEUE_NOTIFICATIONS,
     CELERY_QUEUE_EXPORTS,
+    CELERY_QUEUE_WEBHOOKS,
     CELERY_QUEUE_DEFAULT,
 )
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
@@ -427,6 +431,10 @@ CELERY_TASK_ROUTES = {
     "members.tasks.relay_notifications": {"queue": CELERY_QUEUE_NOTIFICATIONS},
     # Exports: minutes of ZIP building per member request.
     "members.tasks.build_export": {"queue": CELERY_QUEUE_EXPORTS},
+    # Outbound webhooks wait on other people's servers (up to their timeout):
+    # their own queue, so a slow receiver never delays e-mails or payouts.
+    "integrations.tasks.deliver_webhooks": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "integrations.tasks.sweep_webhook_deliveries": {"queue": CELERY_QUEUE_WEBHOOKS},
     "members.tasks.expire_exports": {"queue": CELERY_QUEUE_EXPORTS},
     "members.tasks.sweep_exports": {"queue": CELERY_QUEUE_EXPORTS},
     # Short periodic housekeeping on the default queue. A new task must be
@@ -469,6 +477,13 @@ CELERY_BEAT_SCHEDULE = {
     "staff-digest": {
         "task": "appeals.tasks.send_staff_digest",
         "schedule": crontab(hour=9, minute=0),
+    },
+    # Webhook retries that are due, and deliveries whose enqueue was lost or
+    # whose worker died mid-send (integrations.services.webhooks).
+    "sweep-webhook-deliveries": {
+        "task": "integrations.tasks.sweep_webhook_deliveries",
+        "schedule": 15.0,
+        "options": {"expire_seconds": 14},
     },
 }
 
@@ -533,3 +548,24 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # token: neither a node token (one node must not open incidents for others)
 # nor METRICS_TOKEN (read-only scraping must not write).
 ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
+
+# --- Integrations (docs/integration.md) ------------------------------------------
+# Entitlement look-ups by nodes, per node (a batch of up to 1,000 counts once).
+ENTITLEMENT_THROTTLE_RATE = env_str("ENTITLEMENT_THROTTLE_RATE", "12000/minute")
+# Cached answers live at most this long; every ledger entry and member status
+# change also deletes them at once (after commit).
+ENTITLEMENT_CACHE_SECONDS = env_int("ENTITLEMENT_CACHE_SECONDS", default=300)
+# Webhook targets must be public addresses; these networks (CIDR) are allowed
+# anyway, and plain http is accepted only for them (tests, a local relay).
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env_list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Retries: base * 2^(attempt-1), capped, with jitter; then the delivery fails.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=15)
+# An endpoint failing without a single success for this long, over at least
+# this many attempts, is disabled and operators are told.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 24 * 3600)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+# Event feed requests per integration token.
+INTEGRATION_THROTTLE_RATE = env_str("INTEGRATION_THROTTLE_RATE", "600/minute")

@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("compensation.api.urls")),
     path("api/v1/", include("portal.api_urls")),
+    path("api/v1/", include("integrations.api.urls")),
     path("api/v1/", include("appeals.api.urls")),
     path("appeals/", include("appeals.urls")),
     path("help/", include("portal.help_urls")),

@@ -164,10 +164,13 @@ class NotificationKind(models.TextChoices):
     STATUS_NOTICE = "status_notice", _("Status page updates (incidents and maintenance)")
     NODE_DEGRADED = "node_degraded", _("Your service node is degraded")
     NODE_HEALTH_ALERT = "node_health_alert", _("Node health alert (operators)")
+    WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
 
 
 # Security events always go by email, whatever the preferences say.
-ALWAYS_EMAILED = frozenset({NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST})
+ALWAYS_EMAILED = frozenset(
+    {NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST, NotificationKind.WEBHOOK_DISABLED}
+)
 # Defaults when a member has not chosen: (email, inbox).
 DEFAULT_CHANNELS = {
     NotificationKind.DISCONNECT_DETECTED: (False, True),

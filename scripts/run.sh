@@ -24,7 +24,7 @@ trap stop INT TERM EXIT
 
 # Embedded: one worker consumes every queue (kamen_portal/settings.py,
 # CELERY_TASK_ROUTES); production gives detection its own worker (README).
-QUEUES="detection,payouts,notifications,exports,celery"
+QUEUES="detection,payouts,notifications,exports,webhooks,celery"
 "$BIN/celery" -A kamen_portal worker -Q "$QUEUES" --loglevel=INFO --concurrency=2 \
   --hostname="worker@%h" &
 pids+=($!)

@@ -39,6 +39,14 @@ from compensation.services.adjustments import membership_adjust
 from compensation.services.credit import compensation_credit
 from compensation.services.incidents import incident_declare
 from compensation.services.nodes import node_authenticate, node_create
+from integrations.models import (
+    DeliveryStatus,
+    Event,
+    IntegrationToken,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from integrations.services.webhooks import endpoint_create
 from members.models import EmailStatus, Notification, NotificationKind, User
 from members.tests.factories import MemberFactory, StaffFactory
 from members.tests.mfa import staff_login
@@ -65,6 +73,9 @@ MATRIX = {
     "approve_appeal_above_claim": {"Supervisors"},
     "edit_expiry_in_admin": set(),  # nobody: time moves through the ledger alone
     "view_dashboard": {"Reviewers", "Supervisors", "Operators"},
+    "register_webhook": {"Operators"},
+    "redeliver_webhook": {"Operators"},
+    "issue_integration_token": {"Operators"},
 }
 
 
@@ -107,6 +118,20 @@ class Platform:
             now=self.now - timedelta(days=2),
         )
         self.entry = claim.entry
+        self.endpoint, _secret = endpoint_create(
+            url="http://127.0.0.1:9/hooks",
+            description="crm",
+            event_types=[],
+            actor=None,
+            now=self.now,
+        )
+        self.delivery = WebhookDelivery.objects.create(
+            endpoint=self.endpoint,
+            event=Event.objects.get(cause=f"ledger:{self.entry.public_id}"),
+            status=DeliveryStatus.FAILED,
+            attempts=15,
+            created_at=self.now,
+        )
         self.requester = self.staff("Supervisors", "asker@example.com")
         self.pending = membership_adjust(
             member=self.member,
@@ -138,6 +163,7 @@ class Platform:
 @pytest.fixture
 def platform(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]
     return Platform()
 
 
@@ -264,6 +290,28 @@ def _do(action: str, client, p: Platform) -> bool:
         return p.member.expires_at != before
     if action == "view_dashboard":
         return client.get(reverse("ops-dashboard")).status_code == 200
+    if action == "register_webhook":
+        before = WebhookEndpoint.objects.count()
+        response = client.post(
+            reverse("admin:integrations_webhookendpoint_add"),
+            {"url": "http://127.0.0.1:9/other", "description": "billing", "event_types": []},
+            follow=True,
+        )
+        created = WebhookEndpoint.objects.count() > before
+        shown = any("whsec_" in str(m) for m in (response.context or {}).get("messages", []))
+        assert shown == created  # the secret is shown exactly when it is issued
+        return created
+    if action == "redeliver_webhook":
+        _changelist_action(client, "integrations_webhookdelivery", "redeliver", [p.delivery.pk])
+        p.delivery.refresh_from_db()
+        return p.delivery.status != DeliveryStatus.FAILED
+    if action == "issue_integration_token":
+        before = IntegrationToken.objects.count()
+        client.post(
+            reverse("admin:integrations_integrationtoken_add"),
+            {"name": "warehouse", "description": "nightly load"},
+        )
+        return IntegrationToken.objects.count() > before
     raise AssertionError(f"unknown action {action}")
 
 

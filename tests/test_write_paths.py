@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-APPS = ("kamen_portal", "members", "compensation", "appeals", "portal")
+APPS = ("kamen_portal", "members", "compensation", "appeals", "portal", "integrations")
 WRITES = {
     "save",
     "delete",

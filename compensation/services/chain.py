@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ledger import digest, entry_body, link
 from ..models import LedgerEntry, LedgerHead
+from ..signals import ledger_entries_appended
 
 
 def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> list[LedgerEntry]:
@@ -27,4 +28,7 @@ def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> 
         prev = entry.hash
     LedgerEntry.objects.bulk_create(entries)
     LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+    # Still under the head lock, in the caller's transaction: the outbox of
+    # the layers above records its events in chain order (signals.py).
+    ledger_entries_appended.send(sender=LedgerEntry, entries=entries, member_nos=member_nos)
     return entries

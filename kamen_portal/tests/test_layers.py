@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-PACKAGES = ("kamen_portal", "members", "compensation", "appeals", "portal")
+PACKAGES = ("kamen_portal", "members", "compensation", "appeals", "portal", "integrations")
 LINT = Path(sys.executable).with_name("lint-imports")
 
 

@@ -10,7 +10,14 @@ from django.conf import settings
 
 from kamen_portal.celery import app
 
-PROJECT_APPS = ("kamen_portal.", "members.", "compensation.", "appeals.", "portal.")
+PROJECT_APPS = (
+    "kamen_portal.",
+    "members.",
+    "compensation.",
+    "appeals.",
+    "portal.",
+    "integrations.",
+)
 BULK_TASKS = (
     "compensation.tasks.pay_incident",
     "compensation.tasks.pay_incident_chunk",

@@ -1,7 +1,8 @@
 """Staff roles: reviewers decide appeals; supervisors also approve above the
 reviewer limit or the claim, file late appeals, reverse ledger entries,
 adjust membership time and read the audit trail; operators run nodes,
-tokens, incidents, policy versions and email retries. Each group gets what
+tokens, incidents, policy versions, email retries and integrations (webhook
+endpoints, redelivery, feed tokens). Each group gets what
 it needs, no more."""
 
 from django.contrib.auth.models import Group, Permission
@@ -70,6 +71,17 @@ GROUP_PERMISSIONS = {
         "compensation.add_incidentupdate",
         "compensation.add_policy",
         "members.retry_notification",
+        # Integrations: webhook endpoints (their secrets are shown once, at
+        # creation), the delivery log and redelivery, feed tokens.
+        "integrations.view_webhookendpoint",
+        "integrations.add_webhookendpoint",
+        "integrations.change_webhookendpoint",
+        "integrations.view_webhookdelivery",
+        "integrations.redeliver_webhookdelivery",
+        "integrations.view_event",
+        "integrations.view_integrationtoken",
+        "integrations.add_integrationtoken",
+        "integrations.revoke_integrationtoken",
     ],
 }
 

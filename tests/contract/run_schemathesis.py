@@ -12,7 +12,8 @@
    except TLS, which loopback does not have.
 3. ``schemathesis run`` with every check over /api/schema/, once per
    identity: anonymous; a member (session cookie made in-process, plus the
-   csrftoken cookie and the X-CSRFToken header); a node (Bearer token).
+   csrftoken cookie and the X-CSRFToken header); a node (Bearer token);
+   an integration (feed token).
 4. Stops gunicorn and deletes the database and the directory, whatever
    happened. Prints one summary line per identity; exit status 1 on any
    failure or error.
@@ -43,7 +44,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-IDENTITIES = ("anonymous", "member", "node")
+IDENTITIES = ("anonymous", "member", "node", "integration")
 
 # Made inside the app's own process: Django's session for member1 (the
 # same thing a login stores), a node, and rows to read.
@@ -58,12 +59,14 @@ from appeals.evidence import clean_uploads
 from appeals.services import appeal_submit
 from compensation.models import Disconnect, DisconnectStatus
 from compensation.services.nodes import node_create
+from integrations.services.tokens import integration_token_create
 from members.models import User
 
 now = timezone.now()
 user = User.objects.get(email="member1@example.com")
 member = user.member
 node, token = node_create(name="contract-node", now=now)
+_feed, feed_token = integration_token_create(name="contract-feed", now=now)
 disconnects = []
 for minutes, status in ((50, "closed"), (400, "closed"), (30, "open"), (2000, "unresolved")):
     disconnects.append(Disconnect.objects.create(
@@ -92,7 +95,7 @@ session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 print(json.dumps({
-    "node_token": token, "session_key": session.session_key,
+    "node_token": token, "integration_token": feed_token, "session_key": session.session_key,
     "session_cookie": settings.SESSION_COOKIE_NAME, "csrf_cookie": settings.CSRF_COOKIE_NAME,
     "appeals": appeals,
     "disconnects": [str(d.public_id) for d in disconnects],
@@ -368,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         # only cut the run short.
         API_THROTTLE_RATE="100000/minute",
         NODE_THROTTLE_RATE="100000/minute",
+        ENTITLEMENT_THROTTLE_RATE="100000/minute",
+        INTEGRATION_THROTTLE_RATE="100000/minute",
     )
     results: list[Result] = []
     try:
@@ -385,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                     "anonymous": {},
                     "member": {"cookieAuth": {"api_key": fixture["session_key"]}},
                     "node": {"nodeToken": {"bearer": fixture["node_token"]}},
+                    "integration": {"integrationToken": {"bearer": fixture["integration_token"]}},
                 }
                 # Writes from a session also need the CSRF cookie and header.
                 csrf = (fixture["csrf_cookie"], secrets.token_hex(16))

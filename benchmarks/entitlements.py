@@ -1,0 +1,298 @@
+"""Entitlements: look-ups per second and latency through real HTTP, from the
+Redis cache.
+
+gunicorn with 2 sync workers serves the real WSGI application (node token
+check in PostgreSQL, throttle and entitlement cache in Redis). The cache is
+warmed first (one batch pass over every member), so what is measured is the
+answer *from the cache*, which is what a node's connect path sees after the
+first look-up of a member.
+
+Two phases, each with its own load-generator processes (``http.client``,
+request bodies and paths prepared before the clock starts):
+
+- ``batch``: ``POST /api/v1/entitlements/`` with 1,000 member numbers per
+  request: look-ups/s = answered members per second (the ≥ 20,000/s target);
+- ``single``: ``GET /api/v1/entitlements/<member_no>/``, one member per
+  request: the latency a node sees per look-up (the p99 < 5 ms target) and
+  single look-ups per second. Latency includes queueing in gunicorn (as many
+  clients as workers).
+
+Everything shares the machine's 2 cores: the load generator's CPU use is
+reported in ``cpu_cores_by_command``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import random
+import time
+
+from .harness import (
+    BIN,
+    Context,
+    cpu_by_command,
+    cpu_snapshot,
+    free_port,
+    log,
+    percentile,
+    start_process,
+    stop_process,
+    tail,
+    target,
+)
+
+BATCH = 1000
+TARGET_LOOKUPS_PER_S = 20_000
+TARGET_P99_MS = 5.0
+
+
+def params_for(args) -> dict:
+    quick = args.quick
+    return {
+        "members": args.members or (10_000 if quick else 100_000),
+        "gunicorn_workers": 2,
+        "batch_clients": args.clients or 2,
+        "single_clients": 2,
+        "warmup_s": args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
+        "duration_s": args.duration or (4.0 if quick else 15.0),
+    }
+
+
+def _client(index, mode, token, port, numbers, ready, go, clock, results) -> None:
+    rng = random.Random(index)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if mode == "batch":
+        requests = []
+        for _ in range(64):
+            rng.shuffle(numbers)
+            body = json.dumps({"members": numbers[:BATCH]}).encode()
+            requests.append(("POST", "/api/v1/entitlements/", body))
+    else:
+        requests = [("GET", f"/api/v1/entitlements/{n}/", None) for n in rng.sample(numbers, 5000)]
+    ready.put(index)
+    go.wait(timeout=120)
+    measure_from, stop_at = clock[0], clock[1]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies, answered, errors, samples, i = [], 0, 0, [], 0
+    while time.monotonic() < stop_at:
+        method, path, body = requests[i % len(requests)]
+        i += 1
+        started = time.monotonic()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            status, data = 0, repr(exc).encode()
+        finished = time.monotonic()
+        if not (measure_from <= finished <= stop_at):
+            continue
+        latencies.append(finished - started)
+        if status == 200:
+            answered += len(json.loads(data)["entitlements"]) if mode == "batch" else 1
+        else:
+            errors += 1
+            if len(samples) < 3:
+                samples.append(f"{status}: {data[:200]!r}")
+    conn.close()
+    results.put(
+        {"latencies": latencies, "answered": answered, "errors": errors, "samples": samples}
+    )
+
+
+def _phase(mode, clients, token, port, numbers, params) -> dict:
+    mp = multiprocessing.get_context("fork")
+    ready, results, go = mp.Queue(), mp.Queue(), mp.Event()
+    clock = mp.Array("d", 2)
+    procs = [
+        mp.Process(
+            target=_client,
+            args=(c, mode, token, port, list(numbers), ready, go, clock, results),
+            daemon=True,
+        )
+        for c in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=300)
+    measure_from = time.monotonic() + params["warmup_s"]
+    stop_at = measure_from + params["duration_s"]
+    clock[0], clock[1] = measure_from, stop_at
+    go.set()
+    time.sleep(max(0.0, measure_from - time.monotonic()))
+    cpu_before, t0 = cpu_snapshot(), time.monotonic()
+    time.sleep(max(0.0, stop_at - time.monotonic()))
+    cpu = cpu_by_command(
+        cpu_before,
+        cpu_snapshot(),
+        time.monotonic() - t0,
+        labels={p.pid: "load generator" for p in procs},
+    )
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=10)
+    latencies = [x for o in outcomes for x in o["latencies"]]
+    seconds = params["duration_s"]
+
+    def ms(value):
+        return round(value * 1000, 2) if value is not None else None
+
+    return {
+        "clients": clients,
+        "lookups_per_s": round(sum(o["answered"] for o in outcomes) / seconds),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "request_errors": sum(o["errors"] for o in outcomes),
+        "error_samples": [s for o in outcomes for s in o["samples"]][:3],
+        "latency_ms": {
+            "p50": ms(percentile(latencies, 50)),
+            "p90": ms(percentile(latencies, 90)),
+            "p99": ms(percentile(latencies, 99)),
+            "max": ms(max(latencies) if latencies else None),
+        },
+        "cpu_cores_by_command": cpu,
+    }
+
+
+def _wait_until_serving(port, token, proc, number, timeout=180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+        try:
+            conn.request(
+                "GET",
+                f"/api/v1/entitlements/{number}/",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return
+            raise RuntimeError(f"gunicorn answered {response.status}")
+        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
+            time.sleep(0.2)
+        finally:
+            conn.close()
+    raise RuntimeError("gunicorn did not start serving in time")
+
+
+def _in_process(numbers, entitlements_get) -> dict:
+    """The cache path alone (no HTTP, no token check, no throttle): one
+    member per call, then 1,000 per call, in this process."""
+    import random as _random
+
+    rng = _random.Random(1)
+    singles = []
+    for number in rng.sample(numbers, min(5000, len(numbers))):
+        started = time.perf_counter()
+        entitlements_get([number])
+        singles.append(time.perf_counter() - started)
+    batches, answered = [], 0
+    for _ in range(20):
+        chunk = rng.sample(numbers, min(BATCH, len(numbers)))
+        started = time.perf_counter()
+        answered += len(entitlements_get(chunk))
+        batches.append(time.perf_counter() - started)
+    return {
+        "single_ms": {
+            "p50": round(percentile(singles, 50) * 1000, 3),
+            "p99": round(percentile(singles, 99) * 1000, 3),
+        },
+        "single_lookups_per_s": round(len(singles) / sum(singles)),
+        "batch_of_1000_ms_p50": round(percentile(batches, 50) * 1000, 2),
+        "batch_lookups_per_s": round(answered / sum(batches)),
+    }
+
+
+def run(ctx: Context, params: dict, members) -> dict:
+    import os
+
+    from django.core.cache import cache
+    from django.db import connections
+    from django.utils import timezone
+
+    from integrations.entitlements import entitlements_get
+
+    from .data import ensure_nodes
+
+    os.environ["ENTITLEMENT_THROTTLE_RATE"] = "100000000/minute"
+    ((_node, token),) = ensure_nodes("bench-entitlements", 1, now=timezone.now())
+    numbers = [m.member_no for m in members[: params["members"]]]
+    cache.delete_many([f"ent:1:{n}" for n in numbers])
+    started = time.perf_counter()
+    for start in range(0, len(numbers), BATCH):
+        entitlements_get(numbers[start : start + BATCH])
+    warm_s = time.perf_counter() - started
+    log(f"entitlements: cache warmed for {len(numbers):,} members in {warm_s:.1f} s")
+    in_process = _in_process(numbers, entitlements_get)
+
+    port = free_port()
+    log_path = ctx.workdir / "gunicorn-entitlements.log"
+    server = start_process(
+        [
+            str(BIN / "gunicorn"),
+            "kamen_portal.wsgi",
+            "-w",
+            str(params["gunicorn_workers"]),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        log_path,
+    )
+    try:
+        _wait_until_serving(port, token, server, numbers[0])
+        connections.close_all()
+        log("entitlements: batch phase")
+        batch = _phase("batch", params["batch_clients"], token, port, numbers, params)
+        log("entitlements: single phase")
+        single = _phase("single", params["single_clients"], token, port, numbers, params)
+    finally:
+        stop_process(server)
+    if batch["request_errors"] or single["request_errors"]:
+        log("gunicorn log:\n" + tail(log_path))
+    return {
+        "parameters": params,
+        "results": {
+            "cache_warm_s": round(warm_s, 2),
+            "in_process_from_cache": in_process,
+            "batch_of_1000": batch,
+            "single": single,
+        },
+        "targets": [
+            target(
+                "lookups_per_s (batch of 1,000, from cache)",
+                batch["lookups_per_s"],
+                at_least=TARGET_LOOKUPS_PER_S,
+            ),
+            target(
+                "p99_ms (single look-up over HTTP, from cache)",
+                single["latency_ms"]["p99"],
+                below=TARGET_P99_MS,
+            ),
+            target(
+                "p99_ms (single look-up in-process, from the Redis cache)",
+                in_process["single_ms"]["p99"],
+                below=TARGET_P99_MS,
+            ),
+        ],
+    }
+
+
+def summary(result: dict) -> str:
+    b, s = result["results"]["batch_of_1000"], result["results"]["single"]
+    p = result["results"]["in_process_from_cache"]
+    return (
+        f"entitlements in-process from cache: single p99 {p['single_ms']['p99']} ms, "
+        f"{p['batch_lookups_per_s']:,} look-ups/s in batches; over HTTP: "
+        f"entitlements: batch {b['lookups_per_s']:,} look-ups/s (p99 {b['latency_ms']['p99']} ms "
+        f"per 1,000), single {s['lookups_per_s']:,} look-ups/s, p50 {s['latency_ms']['p50']} ms, "
+        f"p99 {s['latency_ms']['p99']} ms"
+    )

@@ -1,0 +1,91 @@
+"""What each event says (pure: no queries). The schemas are documented in
+docs/integration.md; change them only by adding fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .models import EventType
+
+# Ledger kinds that bring paid time in (the platform's sales and the opening
+# balance of existing members), as opposed to compensation credits. Kinds
+# named here that the ledger does not (yet) have simply never match.
+PURCHASE_KINDS = frozenset(
+    {"purchase", "renewal", "card_key", "cardkey", "opening", "tier_change", "tier"}
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def ledger_event_type(*, kind: str, minutes: int) -> str:
+    """membership.debited for any entry that takes time away; purchased for
+    sales-like kinds; credited for every other entry (compensation, staff
+    goodwill, corrections that add)."""
+    if minutes < 0:
+        return EventType.MEMBERSHIP_DEBITED
+    if kind in PURCHASE_KINDS:
+        return EventType.MEMBERSHIP_PURCHASED
+    return EventType.MEMBERSHIP_CREDITED
+
+
+def ledger_event_data(entry, *, member_no: str) -> dict:
+    return {
+        "member": member_no,
+        "entry": {
+            "id": str(entry.public_id),
+            "seq": entry.seq,
+            "kind": entry.kind,
+            "minutes": entry.minutes,
+            "source": entry.source_kind,
+            "source_ref": entry.source_ref,
+            "covered_start": iso(entry.covered_start),
+            "covered_end": iso(entry.covered_end),
+            "policy_version": entry.policy_version,
+            "hash": entry.hash,
+            "created_at": iso(entry.created_at),
+        },
+        "expires_before": iso(entry.expires_before),
+        "expires_after": iso(entry.expires_after),
+    }
+
+
+def appeal_event_data(appeal, *, member_no: str, outcome: str) -> dict:
+    return {
+        "member": member_no,
+        "appeal": {
+            "id": str(appeal.public_id),
+            "outcome": outcome,
+            "credited_minutes": appeal.credited_minutes or 0,
+            "claimed_start": iso(appeal.claimed_start),
+            "claimed_end": iso(appeal.claimed_end),
+            "decided_at": iso(appeal.decided_at),
+        },
+    }
+
+
+def incident_event_data(incident) -> dict:
+    return {
+        "incident": {
+            "id": str(incident.public_id),
+            "kind": incident.kind,
+            "scope": incident.scope,
+            "status": incident.status,
+            "title_zh": incident.title_zh,
+            "title_en": incident.title_en,
+            "started_at": iso(incident.started_at),
+            "ended_at": iso(incident.ended_at),
+        }
+    }
+
+
+def envelope(event) -> dict:
+    """The JSON integrators receive, in the feed and in webhooks alike."""
+    return {
+        "id": str(event.public_id),
+        "sequence": event.id,
+        "type": event.type,
+        "created_at": iso(event.created_at),
+        "data": event.data,
+    }
