@@ -1,0 +1,345 @@
+"""Every page of the site, found rather than listed: the shared part of the
+translation crawler and the accessibility run.
+
+- ``seed_site()`` builds one of everything a page can show (the demo seed
+  plus an appeal with evidence and an unread notice).
+- ``start_urls()`` turns the URL resolver into paths: every named pattern
+  that reverses without arguments, plus the admin's change page of one
+  object per registered model. Pages with arguments are reached by
+  following links from there (``crawl``), so a new page cannot be forgotten
+  by a hand-kept list; ``unreached()`` names the patterns nobody reached.
+- ``visible_text()`` is what a person reads or hears: text nodes, the title,
+  and the attributes that are announced or shown (placeholder, title,
+  aria-label, alt, button values).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html.parser import HTMLParser
+from io import StringIO
+from urllib.parse import urlsplit
+
+from django.contrib import admin
+from django.core.management import call_command
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.exceptions import NoReverseMatch, Resolver404
+from django.urls.base import reverse
+from django.utils import timezone
+
+DEMO_PASSWORD = "kamen-demo-2026"
+MEMBER_EMAIL = "member1@example.com"
+ROLE_EMAILS = {
+    "member": MEMBER_EMAIL,
+    "reviewer": "reviewer@example.com",
+    "supervisor": "supervisor@example.com",
+}
+
+# Paths never fetched, each for a reason:
+SKIP_PREFIXES = (
+    "/api/",  # machine interfaces (JSON) and the vendored Swagger UI for developers
+    "/static/",
+    "/media/",
+    "/accounts/logout/",  # would end the crawl's session
+    "/i18n/setlang/",  # POST only; the switch itself is what the crawl varies
+    "/admin/logout/",
+    "/__errors__/",  # DEBUG-only previews
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/favicon.ico",
+)
+# A change page is enough of each admin object: deleting, history and the
+# like are Django's own pages, translated by Django.
+SKIP_PATTERNS = re.compile(r"^/admin/.+/(delete|history)/$|/(read|read-all|withdraw|escalate)/$")
+# At most this many distinct paths per view: the second appeal page shows
+# nothing the first does not.
+PER_VIEW = 2
+
+
+@dataclass
+class Site:
+    member: object
+    appeal: object
+    data_strings: list[str] = field(default_factory=list)
+
+
+def seed_site() -> Site:
+    """The demo data, an appeal with a screenshot, and a notice."""
+    from appeals.evidence import clean_uploads
+    from appeals.services import appeal_submit
+    from appeals.tests.factories import upload
+    from compensation.models import Node
+    from members.models import MemberProfile, User
+
+    call_command("seed_demo", stdout=StringIO())
+    now = timezone.now().replace(microsecond=0)
+    member = MemberProfile.objects.select_related("user").get(user__email=MEMBER_EMAIL)
+    appeal = appeal_submit(
+        member=member,
+        actor=member.user,
+        claimed_start=now - timedelta(minutes=50),
+        claimed_end=now - timedelta(minutes=35),
+        description="掉线十五分钟，游戏里被踢出。",
+        files=clean_uploads(screenshots=[upload()], logs=[], require_screenshot=True),
+        submission_token=uuid.uuid4(),
+        now=now,
+    )
+    # What staff and members typed is shown as typed: names and free text
+    # are data, not copy (the allow-list of the crawl).
+    data = [u.email for u in User.objects.all()]
+    for node in Node.objects.all():
+        data += [node.name, node.description]
+    return Site(member=member, appeal=appeal, data_strings=[d for d in data if d])
+
+
+def _patterns(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{entry.namespace}:" if entry.namespace else ""
+            yield from _patterns(entry.url_patterns, prefix + ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield prefix + entry.name
+
+
+def named_patterns() -> list[str]:
+    return sorted(set(_patterns(get_resolver().url_patterns)))
+
+
+def start_urls() -> list[str]:
+    """Every named page that needs no argument, and one change page per
+    admin model that has an object."""
+    urls = []
+    for name in named_patterns():
+        try:
+            urls.append(reverse(name))
+        except NoReverseMatch:
+            continue
+    for model in admin.site._registry:
+        obj = model._default_manager.order_by("pk").first()
+        if obj is not None:
+            opts = model._meta
+            urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+    return [u for u in urls if fetchable(u)]
+
+
+def fetchable(path: str) -> bool:
+    return (
+        path.startswith("/")
+        and not path.startswith(SKIP_PREFIXES)
+        and not SKIP_PATTERNS.search(urlsplit(path).path)
+    )
+
+
+def view_name(path: str) -> str | None:
+    try:
+        return resolve(urlsplit(path).path).view_name
+    except Resolver404:
+        return None
+
+
+def links(html: str) -> list[str]:
+    """Same-site links of a page, without fragments or admin query strings
+    (sorting and filtering a changelist is the same page)."""
+    out = []
+    for href in re.findall(r'<a\b[^>]*\bhref="([^"#][^"]*)"', html):
+        href = href.replace("&amp;", "&")
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc:
+            continue
+        if not href.startswith("/"):
+            continue
+        if href.startswith("/admin/") or not parts.query:
+            href = parts.path
+        if fetchable(href):
+            out.append(href)
+    return out
+
+
+class Frontier:
+    """Breadth-first, at most ``PER_VIEW`` paths per view."""
+
+    def __init__(self, seeds):
+        self.queue: list[str] = []
+        self.seen: set[str] = set()
+        self.per_view: Counter = Counter()
+        self.reached: set[str] = set()
+        for url in seeds:
+            self.add(url)
+
+    def add(self, url: str) -> None:
+        if url in self.seen:
+            return
+        name = view_name(url)
+        if name is None or self.per_view[name] >= PER_VIEW:
+            return
+        self.seen.add(url)
+        self.per_view[name] += 1
+        self.queue.append(url)
+
+    def __iter__(self):
+        while self.queue:
+            yield self.queue.pop(0)
+
+
+def unreached(visited_views: set[str]) -> list[str]:
+    """Named page patterns that no role reached (API and skipped ones aside)."""
+    missing = []
+    for name in named_patterns():
+        if name in visited_views:
+            continue
+        try:
+            path = reverse(name)
+        except NoReverseMatch:
+            path = None
+        if path is not None and not fetchable(path):
+            continue
+        missing.append(name)
+    return missing
+
+
+# --- What a person reads ---------------------------------------------------
+
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+# Not copy: machine text shown as such (code samples, hashes) and what the
+# person typed into a field.
+SILENT = {"script", "style", "template", "noscript", "code", "pre", "kbd", "samp", "textarea"}
+ANNOUNCED = ("title", "placeholder", "aria-label", "alt", "aria-description")
+
+
+class _Reader(HTMLParser):
+    def __init__(self, language: str):
+        super().__init__(convert_charrefs=True)
+        self.language = language
+        self.stack: list[bool] = []  # True: this element and its content are skipped
+        self.parts: list[str] = []
+
+    @property
+    def skipping(self) -> bool:
+        return any(self.stack)
+
+    def _skip(self, tag, attrs) -> bool:
+        lang = attrs.get("lang")
+        return (
+            tag in SILENT
+            or "hidden" in attrs
+            # Marked as not to be translated (names, codes) or as another
+            # language on purpose (the language switch).
+            or attrs.get("translate") == "no"
+            or (lang is not None and not _same_language(lang, self.language))
+        )
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        skip = self._skip(tag, attrs)
+        if not self.skipping and not skip:
+            for name in ANNOUNCED:
+                if attrs.get(name):
+                    self.parts.append(attrs[name])
+            if tag == "input" and attrs.get("type") in {"submit", "button", "reset"}:
+                self.parts.append(attrs.get("value") or "")
+        if tag not in VOID:
+            self.stack.append(skip)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID and self.stack:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag not in VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not self.skipping and data.strip():
+            self.parts.append(data.strip())
+
+
+def _same_language(a: str, b: str) -> bool:
+    return a.lower().split("-")[0] == b.lower().split("-")[0]
+
+
+def visible_text(html: str, language: str) -> list[str]:
+    reader = _Reader(language)
+    reader.feed(html)
+    reader.close()
+    return reader.parts
+
+
+# --- The other language -----------------------------------------------------
+
+# Words that stay as they are in Chinese copy: file formats, protocol and
+# standard names a member meets on screen as such, and units of data.
+ALLOWED_WORDS = {
+    "API",
+    "JSON",
+    "PDF",
+    "CSV",
+    "ZIP",
+    "PNG",
+    "JPEG",
+    "JPG",
+    "WebP",
+    "GIF",
+    "TXT",
+    "LOG",
+    "SHA",
+    "HMAC",
+    "TOTP",
+    "UTC",
+    "GMT",
+    "IP",
+    "ID",
+    "URL",
+    "Atom",
+    "RSS",
+    "OpenAPI",
+    "KB",
+    "MB",
+    "GB",
+    "px",
+}
+NOT_WORDS = [
+    re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # email addresses
+    re.compile(r"https?://\S+"),  # addresses
+    re.compile(r"\bKM\d{4,}\b"),  # member numbers
+    re.compile(r"\b[0-9a-f]{8,}\b", re.I),  # hashes, ids
+    re.compile(r"\b[0-9a-f]{8}-[0-9a-f-]{27}\b", re.I),  # uuids
+    re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]?[\d:.+Z-]*"),  # ISO times
+    re.compile(r"\b(UTC|GMT)?[+-]\d{1,2}(:\d{2})?\b"),  # offsets
+    re.compile(r"\b[A-Za-z]+/[A-Za-z_]+\b"),  # time zones (Asia/Shanghai)
+    re.compile(r"/[\w./-]*"),  # paths
+]
+ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z']+")
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff5e]")
+
+
+def foreign(text: str, language: str, data_strings=()) -> str | None:
+    """The part of ``text`` that is in the other language, if any."""
+    for value in data_strings:
+        text = text.replace(value, " ")
+    if language.startswith("zh"):
+        for pattern in NOT_WORDS:
+            text = pattern.sub(" ", text)
+        words = [w for w in ENGLISH_WORD.findall(text) if w not in ALLOWED_WORDS]
+        return " ".join(words) if words else None
+    found = CJK.findall(text)
+    return "".join(found) if found else None

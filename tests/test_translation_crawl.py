@@ -1,0 +1,108 @@
+"""No page shows the other language.
+
+A crawl of every page (``tests/site/pages.py`` finds them from the URL
+resolver, the admin registry and the links on the pages) as each kind of
+person — anonymous, member, reviewer, supervisor (signed in through allauth
+with a real TOTP code) — in Chinese and English. On a Chinese page an English
+word fails; on an English page any Chinese character does. What a person
+typed (node names, emails, free text) is data and is left out, as are code
+samples and anything marked ``translate="no"`` or with its own ``lang``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from members.services.accounts import member_set_language
+from members.tests.mfa import staff_login_through_allauth
+from tests.site.pages import (
+    DEMO_PASSWORD,
+    ROLE_EMAILS,
+    Frontier,
+    foreign,
+    links,
+    seed_site,
+    start_urls,
+    unreached,
+    view_name,
+    visible_text,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+LANGUAGES = [code for code, _name in settings.LANGUAGES]
+
+
+def _client(role: str) -> Client:
+    """Signed in once per role: a TOTP code is good once per 30 seconds."""
+    from members.models import User
+
+    client = Client()
+    if role == "anonymous":
+        return client
+    user = User.objects.get(email=ROLE_EMAILS[role])
+    if role == "member":
+        client.force_login(user)
+    else:
+        staff_login_through_allauth(client, user, password=DEMO_PASSWORD)
+    return client
+
+
+def _speak(client: Client, role: str, language: str, site) -> None:
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    if role == "member":  # a member's saved language wins over the cookie
+        member_set_language(profile=site.member, language=language)
+
+
+def _crawl(client: Client, language: str, site, findings: list, visited: set) -> int:
+    frontier = Frontier(start_urls())
+    pages = 0
+    for url in frontier:
+        response = client.get(url)
+        if response.status_code in (301, 302):
+            frontier.add(response["Location"])
+            continue
+        if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
+            continue
+        pages += 1
+        visited.add(view_name(url))
+        html = response.content.decode()
+        for text in visible_text(html, language):
+            bad = foreign(text, language, site.data_strings)
+            if bad:
+                findings.append(f"{url}: {bad!r} in {text[:120]!r}")
+        for link in links(html):
+            frontier.add(link)
+    return pages
+
+
+def test_no_page_shows_the_other_language(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    site = seed_site()
+    findings: list[str] = []
+    visited: set[str] = set()
+    counts = {}
+    for role in ("anonymous", "member", "reviewer", "supervisor"):
+        client = _client(role)
+        for language in LANGUAGES:
+            _speak(client, role, language, site)
+            counts[role, language] = _crawl(client, language, site, findings, visited)
+    unique = sorted(set(findings))
+    assert unique == [], f"{len(unique)} strings in the other language:\n" + "\n".join(unique)
+    assert all(n > 5 for n in counts.values()), counts
+    assert unreached(visited) == []
+
+
+def test_password_rules_are_told_in_chinese(client):
+    """Django's own validator messages, on the sign-up form."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    response = client.post(
+        "/accounts/signup/",
+        {"email": "new@example.com", "password1": "123", "password2": "123"},
+    )
+    assert response.status_code == 200
+    texts = visible_text(response.content.decode(), "zh-hans")
+    assert any("密码" in t for t in texts)
+    assert [t for t in texts if foreign(t, "zh-hans", ["new@example.com"])] == []
