@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from kamen_portal.storage import PrivateStorage
@@ -194,6 +194,10 @@ class Notification(models.Model):
     dedupe_key = models.CharField(max_length=120, unique=True)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("message"))
+    # The notice in every interface language ({"en": [title, body], ...}),
+    # rendered when it is recorded: the inbox shows the reader's current
+    # language, not the one the member had when the event happened.
+    texts = models.JSONField(_("texts"), default=dict, blank=True, editable=False)
     url = models.CharField(_("link"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"))
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -218,6 +222,19 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def _shown(self) -> tuple[str, str]:
+        text = self.texts.get(translation.get_language() or "")
+        return (text[0], text[1]) if text else (self.title, self.body)
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the reader's current language."""
+        return self._shown()[0]
+
+    @property
+    def shown_body(self) -> str:
+        return self._shown()[1]
 
 
 class NotificationPreference(models.Model):
