@@ -15,16 +15,15 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from members.models import User
 from members.services.accounts import member_set_language
 from members.tests.mfa import staff_login_through_allauth
 from tests.site.pages import (
     DEMO_PASSWORD,
     ROLE_EMAILS,
-    Frontier,
+    crawl,
     foreign,
-    links,
     seed_site,
-    start_urls,
     unreached,
     view_name,
     visible_text,
@@ -37,8 +36,6 @@ LANGUAGES = [code for code, _name in settings.LANGUAGES]
 
 def _client(role: str) -> Client:
     """Signed in once per role: a TOTP code is good once per 30 seconds."""
-    from members.models import User
-
     client = Client()
     if role == "anonymous":
         return client
@@ -57,24 +54,15 @@ def _speak(client: Client, role: str, language: str, site) -> None:
 
 
 def _crawl(client: Client, language: str, site, findings: list, visited: set) -> int:
-    frontier = Frontier(start_urls())
     pages = 0
-    for url in frontier:
-        response = client.get(url)
-        if response.status_code in (301, 302):
-            frontier.add(response["Location"])
-            continue
-        if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
-            continue
+    for url, html in crawl(client):
         pages += 1
         visited.add(view_name(url))
-        html = response.content.decode()
+        data = site.data_strings + (site.admin_data if url.startswith("/admin/") else [])
         for text in visible_text(html, language):
-            bad = foreign(text, language, site.data_strings)
+            bad = foreign(text, language, data)
             if bad:
                 findings.append(f"{url}: {bad!r} in {text[:120]!r}")
-        for link in links(html):
-            frontier.add(link)
     return pages
 
 

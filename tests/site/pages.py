@@ -25,11 +25,18 @@ from io import StringIO
 from urllib.parse import urlsplit
 
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
-from django.urls.exceptions import NoReverseMatch, Resolver404
 from django.urls.base import reverse
+from django.urls.exceptions import NoReverseMatch, Resolver404
 from django.utils import timezone
+
+from appeals.evidence import clean_uploads
+from appeals.services import appeal_submit
+from appeals.tests.factories import upload
+from compensation.models import Incident, Node, Policy
+from members.models import MemberProfile, Notification, User
 
 DEMO_PASSWORD = "kamen-demo-2026"
 MEMBER_EMAIL = "member1@example.com"
@@ -66,16 +73,13 @@ class Site:
     member: object
     appeal: object
     data_strings: list[str] = field(default_factory=list)
+    # Shown in the admin as stored: staff read both language versions of an
+    # incident, a notice as it was sent, a policy's change note as typed.
+    admin_data: list[str] = field(default_factory=list)
 
 
 def seed_site() -> Site:
     """The demo data, an appeal with a screenshot, and a notice."""
-    from appeals.evidence import clean_uploads
-    from appeals.services import appeal_submit
-    from appeals.tests.factories import upload
-    from compensation.models import Node
-    from members.models import MemberProfile, User
-
     call_command("seed_demo", stdout=StringIO())
     now = timezone.now().replace(microsecond=0)
     member = MemberProfile.objects.select_related("user").get(user__email=MEMBER_EMAIL)
@@ -94,7 +98,21 @@ def seed_site() -> Site:
     data = [u.email for u in User.objects.all()]
     for node in Node.objects.all():
         data += [node.name, node.description]
-    return Site(member=member, appeal=appeal, data_strings=[d for d in data if d])
+    data += [appeal.description] + [e.original_name for e in appeal.evidence.all()]
+    admin_data = []
+    for incident in Incident.objects.all():
+        admin_data += [incident.title_zh, incident.title_en]
+        admin_data += [incident.description_zh, incident.description_en]
+    for notice in Notification.objects.all():
+        admin_data += [notice.title, notice.body, notice.dedupe_key]
+    admin_data += [p.change_note for p in Policy.objects.all()]
+    admin_data += [g.name for g in Group.objects.all()]  # role names are kept in code
+    return Site(
+        member=member,
+        appeal=appeal,
+        data_strings=[d for d in data if d],
+        admin_data=sorted({d for d in admin_data if d}, key=len, reverse=True),
+    )
 
 
 def _patterns(patterns, prefix=""):
@@ -163,7 +181,8 @@ def links(html: str) -> list[str]:
 class Frontier:
     """Breadth-first, at most ``PER_VIEW`` paths per view."""
 
-    def __init__(self, seeds):
+    def __init__(self, seeds, per_view: int = PER_VIEW):
+        self.limit = per_view
         self.queue: list[str] = []
         self.seen: set[str] = set()
         self.per_view: Counter = Counter()
@@ -175,7 +194,7 @@ class Frontier:
         if url in self.seen:
             return
         name = view_name(url)
-        if name is None or self.per_view[name] >= PER_VIEW:
+        if name is None or self.per_view[name] >= self.limit:
             return
         self.seen.add(url)
         self.per_view[name] += 1
@@ -184,6 +203,23 @@ class Frontier:
     def __iter__(self):
         while self.queue:
             yield self.queue.pop(0)
+
+
+def crawl(client, per_view: int = PER_VIEW):
+    """Yield ``(path, html)`` for every page ``client`` can open, breadth
+    first from the resolver's pages, following links and redirects."""
+    frontier = Frontier(start_urls(), per_view)
+    for url in frontier:
+        response = client.get(url)
+        if response.status_code in (301, 302):
+            frontier.add(response["Location"])
+            continue
+        if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
+            continue
+        html = response.content.decode()
+        yield url, html
+        for link in links(html):
+            frontier.add(link)
 
 
 def unreached(visited_views: set[str]) -> list[str]:
@@ -251,6 +287,10 @@ class _Reader(HTMLParser):
         attrs = dict(attrs)
         skip = self._skip(tag, attrs)
         if not self.skipping and not skip:
+            # Django's admin writes the alt of its yes/no icons in English
+            # ("True", "False", "None"), untranslatable; the icon shows it.
+            if tag == "img" and "/admin/img/icon-" in (attrs.get("src") or ""):
+                attrs.pop("alt", None)
             for name in ANNOUNCED:
                 if attrs.get(name):
                     self.parts.append(attrs[name])
@@ -312,6 +352,12 @@ ALLOWED_WORDS = {
     "Atom",
     "RSS",
     "OpenAPI",
+    "EXIF",
+    "GPS",
+    "UTF",
+    "GBK",
+    "Python",  # the verification sample is Python code
+    "Word",  # the file format (Microsoft Word), named as members know it
     "KB",
     "MB",
     "GB",
