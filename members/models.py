@@ -84,7 +84,10 @@ class MemberProfile(models.Model):
     """The member side of an account: member number and membership."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="member",
+        verbose_name=_("account"),
     )
     member_no = models.CharField(
         _("member number"),
@@ -188,10 +191,13 @@ class Notification(models.Model):
     no-op (a retried task, a replayed detection)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("account"),
     )
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
-    dedupe_key = models.CharField(max_length=120, unique=True)
+    dedupe_key = models.CharField(_("deduplication key"), max_length=120, unique=True)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("message"))
     # The notice in every interface language ({"en": [title, body], ...}),
@@ -207,7 +213,7 @@ class Notification(models.Model):
     )
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(_("send attempts"), default=0)
-    email_claimed_at = models.DateTimeField(null=True, blank=True)
+    email_claimed_at = models.DateTimeField(_("email claimed at"), null=True, blank=True)
     email_error = models.CharField(_("last error"), max_length=300, blank=True)
 
     class Meta:
@@ -248,6 +254,8 @@ class NotificationPreference(models.Model):
     inbox = models.BooleanField(_("inbox"), default=True)
 
     class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
         constraints = [
             models.UniqueConstraint(fields=["user", "kind"], name="one_preference_per_kind")
         ]
@@ -266,6 +274,8 @@ class KnownDevice(models.Model):
     last_seen = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("known device")
+        verbose_name_plural = _("known devices")
         constraints = [
             models.UniqueConstraint(fields=["user", "fingerprint"], name="device_once_per_user")
         ]
@@ -316,5 +326,7 @@ class SignInEvent(models.Model):
     new_device = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("sign-in")
+        verbose_name_plural = _("sign-ins")
         ordering = ["-at"]
         indexes = [models.Index(fields=["user", "-at"])]

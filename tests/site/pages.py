@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from io import StringIO
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -35,7 +36,7 @@ from django.utils import timezone
 from appeals.evidence import clean_uploads
 from appeals.services import appeal_submit
 from appeals.tests.factories import upload
-from compensation.models import Incident, Node, Policy
+from compensation.models import Disconnect, Incident, Node, Policy
 from members.models import MemberProfile, Notification, User
 
 DEMO_PASSWORD = "kamen-demo-2026"
@@ -95,7 +96,9 @@ def seed_site() -> Site:
     )
     # What staff and members typed is shown as typed: names and free text
     # are data, not copy (the allow-list of the crawl).
-    data = [u.email for u in User.objects.all()]
+    # Language names are shown in their own language (the switch, profiles).
+    data = [name for _code, name in settings.LANGUAGES]
+    data += [u.email for u in User.objects.all()]
     for node in Node.objects.all():
         data += [node.name, node.description]
     data += [appeal.description] + [e.original_name for e in appeal.evidence.all()]
@@ -106,6 +109,8 @@ def seed_site() -> Site:
     for notice in Notification.objects.all():
         admin_data += [notice.title, notice.body, notice.dedupe_key]
     admin_data += [p.change_note for p in Policy.objects.all()]
+    admin_data += list(Disconnect.objects.values_list("session_id", flat=True))
+    admin_data += [code for code, _name in settings.LANGUAGES]  # profile values in the audit trail
     admin_data += [g.name for g in Group.objects.all()]  # role names are kept in code
     return Site(
         member=member,
@@ -358,6 +363,8 @@ ALLOWED_WORDS = {
     "GBK",
     "Python",  # the verification sample is Python code
     "Word",  # the file format (Microsoft Word), named as members know it
+    "Axes",  # django-axes, the sign-in guard, named by its app label in the audit trail
+    "KM",  # the member-number prefix, quoted in its format hint
     "KB",
     "MB",
     "GB",
@@ -366,9 +373,11 @@ ALLOWED_WORDS = {
 NOT_WORDS = [
     re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # email addresses
     re.compile(r"https?://\S+"),  # addresses
-    re.compile(r"\bKM\d{4,}\b"),  # member numbers
-    re.compile(r"\b[0-9a-f]{8,}\b", re.I),  # hashes, ids
     re.compile(r"\b[0-9a-f]{8}-[0-9a-f-]{27}\b", re.I),  # uuids
+    re.compile(
+        r"[\w-]*[\d_*][\w*-]*"
+    ),  # codes: KM00001234, kmn_Ab12, sh-node-01, md5, masked secrets
+    re.compile(r"\b[0-9a-f]{8,}\b", re.I),  # hashes, ids
     re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]?[\d:.+Z-]*"),  # ISO times
     re.compile(r"\b(UTC|GMT)?[+-]\d{1,2}(:\d{2})?\b"),  # offsets
     re.compile(r"\b[A-Za-z]+/[A-Za-z_]+\b"),  # time zones (Asia/Shanghai)
@@ -381,7 +390,8 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\
 def foreign(text: str, language: str, data_strings=()) -> str | None:
     """The part of ``text`` that is in the other language, if any."""
     for value in data_strings:
-        text = text.replace(value, " ")
+        if value in text:  # whole values only: "en" must not eat "Open"
+            text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", " ", text)
     if language.startswith("zh"):
         for pattern in NOT_WORDS:
             text = pattern.sub(" ", text)
