@@ -27,7 +27,6 @@ from tests.site.pages import (
     foreign,
     seed_site,
     unreached,
-    view_name,
     visible_text,
 )
 
@@ -83,9 +82,8 @@ def _speak(client: Client, role: str, language: str, site) -> None:
 
 def _crawl(client: Client, language: str, site, findings: list, visited: set) -> int:
     pages = 0
-    for url, html in crawl(client):
+    for url, html in crawl(client, fetched=visited):
         pages += 1
-        visited.add(view_name(url))
         data = site.data_strings + (site.admin_data if url.startswith("/admin/") else [])
         for text in visible_text(html, language):
             bad = foreign(text, language, data)

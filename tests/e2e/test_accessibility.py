@@ -67,7 +67,7 @@ def test_no_serious_accessibility_violation_on_any_page(
     clients = {role: _signed_in(role) for role in ROLES}
     pages = _pages_by_role(clients)
     axe = Axe()
-    results, failures = [], []
+    results, failures, overflow = [], [], []
     started = time.monotonic()
     for role in ROLES:
         context = browser.new_context(viewport=VIEWPORTS["desktop"])
@@ -101,6 +101,10 @@ def test_no_serious_accessibility_violation_on_any_page(
                     page.set_viewport_size(size)
                     t1 = time.monotonic()
                     found = page.evaluate("o => axe.run(document, o)", RUN_OPTIONS)["violations"]
+                    # Wider than the screen: the page scrolls sideways (recorded; see overflow).
+                    width = page.evaluate("document.documentElement.scrollWidth")
+                    if width > size["width"] + 1:
+                        overflow.append(f"{url} [{role} {language} {viewport}] {width}px")
                     results.append(
                         {
                             "url": url,
