@@ -132,6 +132,14 @@ def test_no_serious_accessibility_violation_on_any_page(
         context.close()
     os.makedirs(os.path.join(output_dir, "e2e"), exist_ok=True)
     with open(os.path.join(output_dir, "e2e", "axe.json"), "w") as fh:
-        json.dump({"seconds": round(time.monotonic() - started, 1), "pages": results}, fh, indent=1)
+        json.dump(
+            {
+                "seconds": round(time.monotonic() - started, 1),
+                "overflow": overflow,
+                "pages": results,
+            },
+            fh,
+            indent=1,
+        )
     assert sum(len(v) for v in pages.values()) > 30, pages
     assert failures == [], f"{len(failures)} serious/critical violations:\n" + "\n".join(failures)
