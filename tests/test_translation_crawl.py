@@ -20,15 +20,8 @@ from django.test import Client
 from members.models import User
 from members.services.accounts import member_set_language
 from members.tests.mfa import staff_login_through_allauth
-from tests.site.pages import (
-    DEMO_PASSWORD,
-    ROLE_EMAILS,
-    crawl,
-    foreign,
-    seed_site,
-    unreached,
-    visible_text,
-)
+from tests.site.pages import DEMO_PASSWORD, ROLE_EMAILS, crawl, seed_site, unreached
+from tests.site.text import foreign, visible_text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
