@@ -39,6 +39,9 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # Form widgets render through TEMPLATES (FORM_RENDERER below), so templates/
+    # can mend a widget (admin split date-time labels).
+    "django.forms",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -91,6 +94,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "kamen_portal.urls"
 WSGI_APPLICATION = "kamen_portal.wsgi.application"
+
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 TEMPLATES = [
     {

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from kamen_portal.storage import PrivateStorage
@@ -84,7 +84,10 @@ class MemberProfile(models.Model):
     """The member side of an account: member number and membership."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="member",
+        verbose_name=_("account"),
     )
     member_no = models.CharField(
         _("member number"),
@@ -198,12 +201,19 @@ class Notification(models.Model):
     no-op (a retried task, a replayed detection)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("account"),
     )
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
-    dedupe_key = models.CharField(max_length=120, unique=True)
+    dedupe_key = models.CharField(_("deduplication key"), max_length=120, unique=True)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("message"))
+    # The notice in every interface language ({"en": [title, body], ...}),
+    # rendered when it is recorded: the inbox shows the reader's current
+    # language, not the one the member had when the event happened.
+    texts = models.JSONField(_("texts"), default=dict, blank=True, editable=False)
     url = models.CharField(_("link"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"))
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -213,7 +223,7 @@ class Notification(models.Model):
     )
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(_("send attempts"), default=0)
-    email_claimed_at = models.DateTimeField(null=True, blank=True)
+    email_claimed_at = models.DateTimeField(_("email claimed at"), null=True, blank=True)
     email_error = models.CharField(_("last error"), max_length=300, blank=True)
 
     class Meta:
@@ -229,6 +239,19 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def _shown(self) -> tuple[str, str]:
+        text = self.texts.get(translation.get_language() or "")
+        return (text[0], text[1]) if text else (self.title, self.body)
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the reader's current language."""
+        return self._shown()[0]
+
+    @property
+    def shown_body(self) -> str:
+        return self._shown()[1]
+
 
 class NotificationPreference(models.Model):
     """A member's choice of channels for one kind of notification."""
@@ -241,6 +264,8 @@ class NotificationPreference(models.Model):
     inbox = models.BooleanField(_("inbox"), default=True)
 
     class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
         constraints = [
             models.UniqueConstraint(fields=["user", "kind"], name="one_preference_per_kind")
         ]
@@ -259,6 +284,8 @@ class KnownDevice(models.Model):
     last_seen = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("known device")
+        verbose_name_plural = _("known devices")
         constraints = [
             models.UniqueConstraint(fields=["user", "fingerprint"], name="device_once_per_user")
         ]
@@ -309,5 +336,7 @@ class SignInEvent(models.Model):
     new_device = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("sign-in")
+        verbose_name_plural = _("sign-ins")
         ordering = ["-at"]
         indexes = [models.Index(fields=["user", "-at"])]

@@ -35,8 +35,8 @@ def ops_dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": _("Operations"),
-        "per_node_svg": dashboard.svg_bars(per_node, title="disconnects per node per hour"),
-        "credited_svg": dashboard.svg_bars(credited, title="minutes credited per day"),
+        "per_node_svg": dashboard.svg_bars(per_node, title=_("disconnects per node per hour")),
+        "credited_svg": dashboard.svg_bars(credited, title=_("minutes credited per day")),
         "per_node_since": per_node["since"],
         "queue": dashboard.appeal_queue(now=now),
         "notifications": dashboard.notification_health(now=now),

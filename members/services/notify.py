@@ -62,8 +62,25 @@ def channels_for(
     return email, inbox
 
 
+def render_all(render, language: str) -> tuple[tuple, dict]:
+    """``render()`` in the recipient's ``language`` (for the email and the
+    stored title) and in every interface language (for the inbox, which
+    follows the reader's current language)."""
+    texts = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            title, body, url = render()
+            texts[code] = [str(title)[:200], str(body)]
+    if language not in texts:
+        with translation.override(language):
+            title, body, url = render()
+            texts[language] = [str(title)[:200], str(body)]
+    title, body = texts[language]
+    return (title, body, url), texts
+
+
 def _row(
-    *, user_id: int, kind: str, key: str, text: tuple, prefs: dict, now: datetime
+    *, user_id: int, kind: str, key: str, text: tuple, texts: dict, prefs: dict, now: datetime
 ) -> Notification:
     title, body, url = text
     email, inbox = channels_for(user_id, kind, prefs)
@@ -73,6 +90,7 @@ def _row(
         dedupe_key=key[:120],
         title=str(title)[:200],
         body=str(body),
+        texts=texts,
         url=url,
         created_at=now,
         in_inbox=inbox,
@@ -116,14 +134,14 @@ def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]
             if profile is None:
                 continue
             user_id = profile.user_id
-        with translation.override(languages.get(user_id, settings.LANGUAGE_CODE)):
-            text = message.render()
+        text, texts = render_all(message.render, languages.get(user_id, settings.LANGUAGE_CODE))
         rows.append(
             _row(
                 user_id=user_id,
                 kind=message.kind,
                 key=message.dedupe_key,
                 text=text,
+                texts=texts,
                 prefs=prefs,
                 now=now,
             )
@@ -162,14 +180,15 @@ def notify_broadcast(
     for user_id in user_ids:
         language = languages.get(user_id, settings.LANGUAGE_CODE)
         if language not in rendered:
-            with translation.override(language):
-                rendered[language] = tuple(str(part) for part in render())
+            rendered[language] = render_all(render, language)
+        text, texts = rendered[language]
         rows.append(
             _row(
                 user_id=user_id,
                 kind=kind,
                 key=f"{key_prefix}:{user_id}",
-                text=rendered[language],
+                text=text,
+                texts=texts,
                 prefs=prefs,
                 now=now,
             )

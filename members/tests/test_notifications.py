@@ -226,3 +226,21 @@ def test_relay_sends_what_was_never_enqueued_and_reclaims_dead_workers_claims(
     assert Notification.objects.get(pk=claimed.pk).email_status == EmailStatus.SENT
     assert Notification.objects.get(pk=stuck.pk).email_status == EmailStatus.SENT
     assert len(mail.outbox) == 2
+
+
+def test_inbox_shows_a_notice_in_the_readers_current_language(client):
+    """Written while the member read Chinese; read after switching to English."""
+    from members.services.accounts import member_set_language
+
+    member = MemberFactory().member
+    member_set_language(profile=member, language="zh-hans")
+    _notify(_message(member=member))
+    row = Notification.objects.get(user=member.user)
+    assert row.title != "Dashboard"  # recorded in Chinese
+    client.force_login(member.user)
+    chinese = client.get(reverse("members:inbox")).content.decode()
+    assert row.texts["zh-hans"][0] in chinese
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    english = client.get(reverse("members:inbox")).content.decode()
+    assert "Dashboard" in english
+    assert row.texts["zh-hans"][0] not in english

@@ -62,7 +62,10 @@ def test_phone_layout_has_a_working_menu(page, live_server, shots):
     page.goto(f"{live_server.url}/")
     nav = page.locator(".site-nav")
     assert not nav.is_visible()
-    page.click(".nav-toggle-label")
+    toggle = page.locator("[data-testid=nav-toggle]")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
     assert nav.is_visible()
+    assert toggle.get_attribute("aria-expanded") == "true"
     shots(page, "07-landing-phone-menu")
     assert page.console_errors == []
