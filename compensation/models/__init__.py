@@ -28,6 +28,14 @@ from .ledger import (
     MembershipAdjustment,
     SourceKind,
 )
+from .memberships import (
+    CardKey,
+    CardKeyBatch,
+    EventKind,
+    EventStatus,
+    MembershipEvent,
+    Platform,
+)
 from .nodes import Node
 from .policy import Policy
 
@@ -36,6 +44,12 @@ __all__ = [
     "AdjustmentStatus",
     "AlertLink",
     "AppendOnlyQuerySet",
+    "CardKey",
+    "CardKeyBatch",
+    "EventKind",
+    "EventStatus",
+    "MembershipEvent",
+    "Platform",
     "Claim",
     "Coupon",
     "CoveredSpan",
