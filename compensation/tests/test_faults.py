@@ -68,15 +68,15 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
     worker = _worker(broker.url, tmp_path / "worker.log")
     try:
-        assert wait_until(lambda: LedgerEntry.objects.filter(member=member).exists()), (
+        assert wait_until(lambda: LedgerEntry.objects.exclude(kind="opening").filter(member=member).exists()), (
             tmp_path / "worker.log"
         ).read_text()[-3000:]
         # The duplicate enqueue has run too once the broker is drained.
         assert wait_until(lambda: broker_drained(broker.url))
     finally:
         stop_worker(worker)
-    assert LedgerEntry.objects.filter(member=member).count() == 1
-    assert LedgerEntry.objects.get(member=member).minutes == 14
+    assert LedgerEntry.objects.exclude(kind="opening").filter(member=member).count() == 1
+    assert LedgerEntry.objects.exclude(kind="opening").get(member=member).minutes == 14
 
 
 def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_path):
@@ -130,9 +130,9 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
         assert wait_until(lambda: broker_drained(broker.url, count_unacked=False))
     finally:
         stop_worker(worker)
-    assert LedgerEntry.objects.count() == 3000
+    assert LedgerEntry.objects.exclude(kind="opening").count() == 3000
     assert Claim.objects.count() == 3000
-    assert set(LedgerEntry.objects.values_list("minutes", flat=True)) == {60}
+    assert set(LedgerEntry.objects.exclude(kind="opening").values_list("minutes", flat=True)) == {60}
     from compensation.ledger import verify_chain
 
     count, problems = verify_chain()
