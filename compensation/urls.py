@@ -12,5 +12,6 @@ urlpatterns = [
     path("ledger/chain.json", views.ledger_chain, name="ledger-chain"),
     path("my/disconnects/", views.my_disconnects, name="my-disconnects"),
     path("my/compensation/", views.my_compensation, name="my-compensation"),
+    path("my/redeem/", views.my_redeem, name="redeem"),
     path("my/compensation/<uuid:public_id>/receipt.json", views.receipt, name="receipt"),
 ]

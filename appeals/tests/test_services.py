@@ -132,7 +132,9 @@ def test_appeal_matching_an_already_credited_disconnect_is_resolved_at_once(
     appeal = file_appeal(start_ago=85, end_ago=65)
     assert appeal.status == AppealStatus.ALREADY_COMPENSATED
     event = appeal.events.get(kind=EventKind.ALREADY_COMPENSATED)
-    assert event.data["entries"] == [str(LedgerEntry.objects.exclude(kind="opening").get().public_id)]
+    assert event.data["entries"] == [
+        str(LedgerEntry.objects.exclude(kind="opening").get().public_id)
+    ]
 
 
 def test_appeal_matching_a_capped_disconnect_goes_to_review_with_system_evidence(

@@ -2,7 +2,7 @@ from django.urls import path
 
 from members.api.views import MeView
 
-from . import alerts, views
+from . import alerts, memberships, views
 
 urlpatterns = [
     path("heartbeats/", views.HeartbeatIngestView.as_view(), name="api-heartbeats"),
@@ -10,6 +10,12 @@ urlpatterns = [
         "alerts/alertmanager/",
         alerts.AlertmanagerWebhookView.as_view(),
         name="api-alertmanager",
+    ),
+    path("card-keys/redeem/", memberships.CardKeyRedeemView.as_view(), name="api-card-key-redeem"),
+    path(
+        "memberships/events/",
+        memberships.MembershipEventsView.as_view(),
+        name="api-membership-events",
     ),
     path("me/", MeView.as_view(), name="api-me"),
     path("me/disconnects/", views.MyDisconnectsView.as_view(), name="api-my-disconnects"),

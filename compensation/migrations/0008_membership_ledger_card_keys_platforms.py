@@ -164,7 +164,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ledgerentry',
             name='tier',
-            field=models.CharField(blank=True, default='', max_length=16, verbose_name='tier'),
+            field=models.CharField(blank=True, choices=[('basic', 'Basic'), ('silver', 'Silver'), ('gold', 'Gold'), ('diamond', 'Diamond')], default='', max_length=16, verbose_name='tier'),
         ),
         migrations.AlterField(
             model_name='claim',

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MemberProfile
+from members.models import MemberProfile, Tier
 
 from .disconnects import Outcome
 from .policy import Policy
@@ -71,7 +71,7 @@ class LedgerEntry(models.Model):
     # The tier the entry leaves the member on (purchases, card keys, tier
     # changes); empty for entries that do not touch the tier. Hashed only
     # when set, so entries written before the field existed stay verifiable.
-    tier = models.CharField(_("tier"), max_length=16, blank=True, default="")
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, blank=True, default="")
     note = models.CharField(_("note"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"))
     body_digest = models.CharField(max_length=64)

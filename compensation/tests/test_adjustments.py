@@ -163,7 +163,9 @@ def test_above_the_reviewer_limit_a_second_supervisor_must_approve(
     with pytest.raises(AdjustmentError) as again:
         membership_adjustment_approve(adjustment=adjustment, approver=second_supervisor, now=now)
     assert again.value.code == "already_decided"
-    assert LedgerEntry.objects.exclude(kind="opening").filter(kind=LedgerKind.ADJUSTMENT).count() == 1
+    assert (
+        LedgerEntry.objects.exclude(kind="opening").filter(kind=LedgerKind.ADJUSTMENT).count() == 1
+    )
 
 
 def test_the_adjustment_shows_on_the_members_page_with_a_verifiable_receipt(

@@ -89,7 +89,14 @@ def test_own_disconnect_inside_a_declared_incident_is_paid_once(django_capture_o
         app.conf.task_always_eager = False
     member.refresh_from_db()
     assert member.expires_at == before + timedelta(minutes=60)
-    assert sum(LedgerEntry.objects.exclude(kind="opening").filter(member=member).values_list("minutes", flat=True)) == 60
+    assert (
+        sum(
+            LedgerEntry.objects.exclude(kind="opening")
+            .filter(member=member)
+            .values_list("minutes", flat=True)
+        )
+        == 60
+    )
 
 
 def test_incident_ratio_applies():

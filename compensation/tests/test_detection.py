@@ -228,7 +228,9 @@ def test_most_sessions_dropping_in_the_same_minute_is_one_mass_drop_incident(wor
     assert incident.status == IncidentStatus.CLOSED
     assert set(Disconnect.objects.values_list("credited_minutes", flat=True)) == {15}
     assert LedgerEntry.objects.exclude(kind="opening").count() == 12
-    assert set(LedgerEntry.objects.exclude(kind="opening").values_list("source_kind", flat=True)) == {"incident"}
+    assert set(
+        LedgerEntry.objects.exclude(kind="opening").values_list("source_kind", flat=True)
+    ) == {"incident"}
 
 
 def test_a_node_that_was_only_buffering_has_its_outage_withdrawn(world):
@@ -285,4 +287,6 @@ def test_declared_outage_on_chosen_nodes_pays_only_their_members(world):
             actor=None,
             now=world.now,
         )
-    assert list(LedgerEntry.objects.exclude(kind="opening").values_list("member_id", "minutes")) == [(on_a.pk, 30)]
+    assert list(
+        LedgerEntry.objects.exclude(kind="opening").values_list("member_id", "minutes")
+    ) == [(on_a.pk, 30)]

@@ -68,9 +68,9 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
     worker = _worker(broker.url, tmp_path / "worker.log")
     try:
-        assert wait_until(lambda: LedgerEntry.objects.exclude(kind="opening").filter(member=member).exists()), (
-            tmp_path / "worker.log"
-        ).read_text()[-3000:]
+        assert wait_until(
+            lambda: LedgerEntry.objects.exclude(kind="opening").filter(member=member).exists()
+        ), (tmp_path / "worker.log").read_text()[-3000:]
         # The duplicate enqueue has run too once the broker is drained.
         assert wait_until(lambda: broker_drained(broker.url))
     finally:
@@ -132,7 +132,9 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
         stop_worker(worker)
     assert LedgerEntry.objects.exclude(kind="opening").count() == 3000
     assert Claim.objects.count() == 3000
-    assert set(LedgerEntry.objects.exclude(kind="opening").values_list("minutes", flat=True)) == {60}
+    assert set(LedgerEntry.objects.exclude(kind="opening").values_list("minutes", flat=True)) == {
+        60
+    }
     from compensation.ledger import verify_chain
 
     count, problems = verify_chain()
