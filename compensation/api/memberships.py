@@ -86,9 +86,12 @@ class CardKeyRedeemView(MemberMixin, APIView):
                 400,
                 403,
                 404,
+                409,
                 415,
                 429,
                 e400="No `key`, or longer than 64 characters (invalid); malformed body",
+                e409="The membership would run more than 100 years ahead (too_far_ahead); "
+                "the key stays unused",
                 e403="Not signed in, CSRF check failed, or the membership is suspended or "
                 "closed (account_inactive)",
                 e404="Not a redeemable key (invalid_key: unknown, used, expired or voided "
@@ -114,6 +117,7 @@ class CardKeyRedeemView(MemberMixin, APIView):
                 "account_inactive": status.HTTP_403_FORBIDDEN,
                 "locked_out": status.HTTP_429_TOO_MANY_REQUESTS,
                 "try_later": status.HTTP_429_TOO_MANY_REQUESTS,
+                "too_far_ahead": status.HTTP_409_CONFLICT,
             }.get(exc.code, status.HTTP_404_NOT_FOUND)
             response = Response({"error": exc.code, "detail": exc.message}, status=code)
             if exc.retry_after:
@@ -310,7 +314,7 @@ class EventResultSerializer(serializers.Serializer):
     error = serializers.CharField(
         required=False,
         help_text="rejected only: invalid, unknown_member, key_reused, occurred_in_future, "
-        "refund_target_invalid, already_refunded, nothing_to_refund",
+        "refund_target_invalid, already_refunded, nothing_to_refund, too_far_ahead",
     )
     detail = serializers.CharField(required=False)
 

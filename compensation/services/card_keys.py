@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from members.models import MemberProfile, MemberStatus, User
 
 from ..models import CardKey, CardKeyBatch, LedgerEntry, LedgerKind, SourceKind
-from .memberships import member_lock, membership_add_time
+from .memberships import MembershipError, member_lock, membership_add_time
 
 # 32 symbols without 0/O and 1/I, so a key copied by hand still works.
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -237,16 +237,20 @@ def card_key_redeem(
             )
         if usable:
             locked = member_lock(member_id=member.pk)
-            entry = membership_add_time(
-                member=locked,
-                kind=LedgerKind.CARD_KEY,
-                days=card.batch.days,
-                tier=card.batch.tier,
-                source_kind=SourceKind.CARD_KEY,
-                source_ref=str(card.batch.public_id),
-                note=f"…{card.hint}",
-                now=now,
-            )
+            try:
+                entry = membership_add_time(
+                    member=locked,
+                    kind=LedgerKind.CARD_KEY,
+                    days=card.batch.days,
+                    tier=card.batch.tier,
+                    source_kind=SourceKind.CARD_KEY,
+                    source_ref=str(card.batch.public_id),
+                    note=f"…{card.hint}",
+                    now=now,
+                )
+            except MembershipError as exc:
+                # Rolls the claim back with it: the key stays unused.
+                raise CardKeyError(exc.code, exc.message) from exc
             CardKey.objects.filter(pk=card.pk).update(entry=entry)
     if not usable:
         _record_failure(member, client_ip)

@@ -29,6 +29,9 @@ from .chain import ledger_append
 from .policy import policy_current
 
 MINUTES_PER_DAY = 24 * 60
+# No membership runs further ahead than this: a runaway sender (or a loop of
+# purchases) is refused long before datetime arithmetic could overflow.
+MAX_AHEAD = timedelta(days=100 * 366)
 
 # Kinds that add time, and those that take it away.
 _ADDING = {LedgerKind.PURCHASE, LedgerKind.RENEWAL, LedgerKind.CARD_KEY}
@@ -140,6 +143,10 @@ def membership_add_time(
         credited_at=now,
         lapsed_extends_from_credit_time=True,
     )
+    if after - now > MAX_AHEAD:
+        raise MembershipError(
+            "too_far_ahead", _("The membership would run more than 100 years ahead.")
+        )
     return _append(
         member,
         kind=kind,
