@@ -37,9 +37,9 @@ from compensation.models import (
     SourceKind,
 )
 from compensation.services.adjustments import membership_adjust
+from compensation.services.card_keys import card_key_batch_create
 from compensation.services.credit import compensation_credit
 from compensation.services.incidents import incident_declare
-from compensation.services.card_keys import card_key_batch_create
 from compensation.services.nodes import node_authenticate, node_create
 from compensation.services.platforms import platform_authenticate, platform_create
 from members.models import EmailStatus, Notification, NotificationKind, User
