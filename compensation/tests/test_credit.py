@@ -14,9 +14,10 @@ from compensation.models import (
     Outcome,
     SourceKind,
 )
-from compensation.services.credit import compensation_credit, ledger_reverse
+from compensation.services.credit import compensation_credit
 from compensation.services.incidents import incident_declare
 from compensation.services.policy import policy_publish
+from compensation.services.reversals import ledger_reverse
 from compensation.tests.conftest import T0
 from members.tests.factories import MemberFactory
 
