@@ -59,7 +59,7 @@ def test_the_same_purchase_twice_adds_time_once(client, platform):
     assert member.tier == "gold"
 
 
-def test_a_refund_before_its_purchase_waits_and_the_net_is_right(client, platform):
+def test_a_refund_before_its_purchase_and_the_purchase_twice_net_right_on_the_ledger(client, platform):
     _p, token = platform
     now = timezone.now()
     member = MemberFactory(membership__expires_at=now + timedelta(days=5)).member
@@ -76,8 +76,10 @@ def test_a_refund_before_its_purchase_waits_and_the_net_is_right(client, platfor
     )
     applied = post(client, token, {"events": [purchase]}).json()["results"][0]
     assert applied["status"] == "applied"
+    twice = post(client, token, {"events": [purchase]}).json()["results"][0]
+    assert twice["replayed"] is True and twice["entry"] == applied["entry"]
     member.refresh_from_db()
-    assert member.expires_at == before  # +30 days, then -30 days
+    assert member.expires_at == before  # +30 days, then -30 days, once
     kinds = list(
         LedgerEntry.objects.filter(member=member).order_by("seq").values_list("kind", "minutes")
     )
