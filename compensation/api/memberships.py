@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -278,21 +278,24 @@ _EVENT_SCHEMA = {
         },
     },
 }
-_EVENTS_REQUEST = {
-    "type": "object",
-    "required": ["events"],
-    "properties": {
-        "events": {
-            "type": "array",
-            "maxItems": MAX_EVENTS,
-            "items": {
-                "anyOf": [_EVENT_SCHEMA, {}],
-                "description": "One event. Each is checked on its own: a bad one is answered "
-                "`rejected` with a code at its index, and the others still count.",
-            },
-        }
-    },
-}
+
+
+@extend_schema_field(
+    {
+        "anyOf": [_EVENT_SCHEMA, {}],
+        "description": "One event. Each is checked on its own: a bad one is answered "
+        "`rejected` with a code at its index, and the others still count.",
+    }
+)
+class EventItemField(serializers.JSONField):
+    pass
+
+
+class EventBatchSerializer(serializers.Serializer):
+    """The request body (documentation: the view checks the batch itself
+    and each event on its own, so one bad event never sinks the batch)."""
+
+    events = serializers.ListField(child=EventItemField(), max_length=MAX_EVENTS)
 
 
 class EventResultSerializer(serializers.Serializer):
@@ -341,7 +344,7 @@ class MembershipEventsView(APIView):
             "account waiting for its first sign-in (MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS=create) "
             "or are rejected (`reject`)."
         ),
-        request={"application/json": _EVENTS_REQUEST},
+        request=EventBatchSerializer,
         responses={
             200: EventBatchResultSerializer,
             **error_responses(

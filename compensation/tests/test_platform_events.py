@@ -59,7 +59,9 @@ def test_the_same_purchase_twice_adds_time_once(client, platform):
     assert member.tier == "gold"
 
 
-def test_a_refund_before_its_purchase_and_the_purchase_twice_net_right_on_the_ledger(client, platform):
+def test_a_refund_before_its_purchase_and_the_purchase_twice_net_right_on_the_ledger(
+    client, platform
+):
     _p, token = platform
     now = timezone.now()
     member = MemberFactory(membership__expires_at=now + timedelta(days=5)).member
