@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from members.models import MemberProfile, Tier
@@ -114,6 +115,46 @@ def membership_open(
             note=note,
             now=now,
         )
+
+
+def membership_open_many(
+    *, expires: dict[int, datetime], tier: str = "", source_ref: str = "opening", now: datetime
+) -> int:
+    """``membership_open`` for many members in one transaction and one
+    extension of the chain (bulk imports, tests with thousands of members).
+    Members that already have time or entries are left alone. Returns how
+    many were opened."""
+    with transaction.atomic():
+        members = list(
+            MemberProfile.objects.select_for_update()
+            .filter(pk__in=list(expires), expires_at__isnull=True)
+            .exclude(Exists(LedgerEntry.objects.filter(member=OuterRef("pk"))))
+            .order_by("pk")
+        )
+        if not members:
+            return 0
+        version = policy_current().version
+        entries = [
+            LedgerEntry(
+                member_id=m.pk,
+                kind=LedgerKind.OPENING,
+                minutes=0,
+                source_kind=SourceKind.OPENING,
+                source_ref=source_ref[:64],
+                policy_version=version,
+                expires_before=None,
+                expires_after=expires[m.pk],
+                tier=tier,
+                created_at=now,
+            )
+            for m in members
+        ]
+        ledger_append(entries, member_nos={m.pk: m.member_no for m in members})
+        for m in members:
+            m.expires_at = expires[m.pk]
+            m.tier = tier or m.tier
+        MemberProfile.objects.bulk_update(members, ["expires_at", "tier"], batch_size=1000)
+        return len(members)
 
 
 def membership_add_time(

@@ -21,6 +21,7 @@ from compensation.services.memberships import (
     MembershipError,
     member_lock,
     membership_open,
+    membership_open_many,
     membership_purchase,
     membership_refund,
     membership_tier_change,
@@ -209,3 +210,16 @@ def test_the_data_migration_opening_comes_before_entries_a_member_already_had():
     assert reconcile_expiries()[1] == [] and verify_chain()[1] == []
     receipt = json.loads(json.dumps(receipt_for(entries[1]), default=str))
     assert digest(receipt["entry"]) == entries[1].body_digest
+
+
+def test_opening_many_members_at_once_chains_one_entry_each():
+    now = timezone.now()
+    fresh = [MemberFactory(membership__expires_at=None).member for _ in range(3)]
+    known = MemberFactory().member
+    wanted = {m.pk: now + timedelta(days=i + 1) for i, m in enumerate([*fresh, known])}
+    assert membership_open_many(expires=wanted, tier="silver", now=now) == 3
+    for i, member in enumerate(fresh):
+        member.refresh_from_db()
+        assert member.expires_at == now + timedelta(days=i + 1) and member.tier == "silver"
+    assert known.ledger.count() == 1  # its own opening from the factory, untouched
+    assert verify_chain()[1] == [] and reconcile_expiries()[1] == []
