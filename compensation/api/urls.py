@@ -2,7 +2,7 @@ from django.urls import path
 
 from members.api.views import MeView
 
-from . import alerts, memberships, views
+from . import alerts, card_keys, memberships, views
 
 urlpatterns = [
     path("heartbeats/", views.HeartbeatIngestView.as_view(), name="api-heartbeats"),
@@ -11,7 +11,7 @@ urlpatterns = [
         alerts.AlertmanagerWebhookView.as_view(),
         name="api-alertmanager",
     ),
-    path("card-keys/redeem/", memberships.CardKeyRedeemView.as_view(), name="api-card-key-redeem"),
+    path("card-keys/redeem/", card_keys.CardKeyRedeemView.as_view(), name="api-card-key-redeem"),
     path(
         "memberships/events/",
         memberships.MembershipEventsView.as_view(),
