@@ -34,3 +34,16 @@ class UsageCalculatorForm(CalculatorForm):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+
+
+class RedeemForm(forms.Form):
+    key = forms.CharField(
+        label=_("Card key"),
+        max_length=64,
+        help_text=_(
+            "As printed on your card, e.g. 7K2M9-QX4TP-H8N3R-WC6ZD. Case and dashes do not matter."
+        ),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
+        ),
+    )

@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import Case, Q, When
+
 from members.models import MemberProfile
 
-from .models import GENESIS_HASH, LedgerCheckpoint, LedgerEntry, LedgerHead
+from .models import GENESIS_HASH, LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerKind
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -43,6 +45,10 @@ def entry_body(entry: LedgerEntry, *, member_no: str, reverses_seq: int | None) 
     # every earlier entry's digest is unchanged.
     if entry.weighting:
         body["weighting"] = entry.weighting
+    # Added with membership entries: present only when set, so the bodies
+    # (and digests) of every older entry are unchanged.
+    if getattr(entry, "tier", ""):
+        body["tier"] = entry.tier
     return body
 
 
@@ -122,11 +128,19 @@ class ExpiryProblem:
 
 
 def _entry_moves_as_it_says(
-    *, before: datetime | None, after: datetime | None, minutes: int, created_at: datetime
+    *,
+    kind: str,
+    before: datetime | None,
+    after: datetime | None,
+    minutes: int,
+    created_at: datetime,
 ) -> bool:
     """An entry's own arithmetic: the expiry moved by its minutes, from the
     old expiry, or from the moment of crediting when the membership had
-    lapsed (or never existed) and time was added."""
+    lapsed (or never existed) and time was added. An opening entry states
+    the baseline: from nothing to any expiry, moving no minutes."""
+    if kind == LedgerKind.OPENING:
+        return before is None and minutes == 0
     if after is None:
         return before is None and minutes == 0
     delta = timedelta(minutes=minutes)
@@ -136,27 +150,35 @@ def _entry_moves_as_it_says(
 
 
 def reconcile_expiries(batch_size: int = 5000) -> tuple[int, list[ExpiryProblem]]:
-    """Every member's expiry must be explained by their ledger entries.
+    """Every member's expiry must be the fold of their ledger entries.
 
-    Folding a member's entries in chain order, each entry must start from the
-    expiry the previous one left (nothing moved the time in between), move
-    it by its own minutes, and the last one must leave exactly the expiry
-    the member has now. A member's first entry starts from the baseline
-    their membership had before the ledger knew them. Any ``UPDATE`` of
-    ``expires_at`` behind the ledger's back breaks one of these links.
-    Returns (members checked, problems)."""
+    A member's entries are folded in chain order, their opening entry (if
+    any) first: the data migration that gave existing members one appended
+    it after entries they already had, and it states the baseline those
+    started from. The first entry must start from nothing; each next one
+    from the expiry the previous one left (nothing moved the time in
+    between); each moves it by its own minutes; the last leaves exactly the
+    expiry the member has now. A member with an expiry and no entry at all
+    is a problem too. Any ``UPDATE`` of ``expires_at`` behind the ledger's
+    back breaks one of these links. Returns (members checked, problems)."""
     problems: list[ExpiryProblem] = []
     expiries = dict(
-        MemberProfile.objects.filter(ledger__isnull=False)
+        MemberProfile.objects.filter(Q(ledger__isnull=False) | Q(expires_at__isnull=False))
         .distinct()
         .values_list("pk", "expires_at")
     )
     numbers = dict(MemberProfile.objects.filter(pk__in=expiries).values_list("pk", "member_no"))
     rows = (
-        LedgerEntry.objects.order_by("member_id", "seq")
-        .values_list("member_id", "seq", "minutes", "expires_before", "expires_after", "created_at")
+        LedgerEntry.objects.annotate(
+            opening_first=Case(When(kind=LedgerKind.OPENING, then=0), default=1)
+        )
+        .order_by("member_id", "opening_first", "seq")
+        .values_list(
+            "member_id", "seq", "kind", "minutes", "expires_before", "expires_after", "created_at"
+        )
         .iterator(chunk_size=batch_size)
     )
+    seen: set[int] = set()
     current_member = None
     last_after: datetime | None = None
     last_seq = 0
@@ -171,12 +193,21 @@ def reconcile_expiries(batch_size: int = 5000) -> tuple[int, list[ExpiryProblem]
                 )
             )
 
-    for member_id, seq, minutes, before, after, created_at in rows:
+    for member_id, seq, kind, minutes, before, after, created_at in rows:
         if member_id != current_member:
             if current_member is not None:
                 close(current_member)
             current_member = member_id
-        elif before != last_after:
+            seen.add(member_id)
+            if before is not None:
+                problems.append(
+                    ExpiryProblem(
+                        numbers[member_id],
+                        f"first entry #{seq} starts from {_iso(before)}, not from nothing: "
+                        "the membership had time the ledger never recorded",
+                    )
+                )
+        elif before != last_after or kind == LedgerKind.OPENING:
             problems.append(
                 ExpiryProblem(
                     numbers[member_id],
@@ -185,7 +216,7 @@ def reconcile_expiries(batch_size: int = 5000) -> tuple[int, list[ExpiryProblem]
                 )
             )
         if not _entry_moves_as_it_says(
-            before=before, after=after, minutes=minutes, created_at=created_at
+            kind=kind, before=before, after=after, minutes=minutes, created_at=created_at
         ):
             problems.append(
                 ExpiryProblem(
@@ -197,4 +228,12 @@ def reconcile_expiries(batch_size: int = 5000) -> tuple[int, list[ExpiryProblem]
         last_after, last_seq = after, seq
     if current_member is not None:
         close(current_member)
+    for member_id in sorted(set(expiries) - seen):
+        problems.append(
+            ExpiryProblem(
+                numbers[member_id],
+                f"expiry {_iso(expiries[member_id])} has no ledger entry: "
+                "membership time was set outside the ledger",
+            )
+        )
     return len(expiries), problems

@@ -23,4 +23,5 @@ urlpatterns = [
         receipt_views.receipt_pdf_view,
         name="receipt-pdf",
     ),
+    path("my/redeem/", views.my_redeem, name="redeem"),
 ]

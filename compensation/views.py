@@ -1,17 +1,22 @@
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from members.security import client_ip
 from members.selectors import member_profile_or_404
 
-from .forms import CalculatorForm, UsageCalculatorForm
+from .forms import CalculatorForm, RedeemForm, UsageCalculatorForm
 from .models import (
     LedgerCheckpoint,
     LedgerEntry,
     LedgerHead,
+    LedgerKind,
     Policy,
     SourceKind,
 )
@@ -24,6 +29,7 @@ from .selectors import (
     member_ledger,
     published_heads,
 )
+from .services.card_keys import CardKeyError, card_key_redeem
 from .services.policy import policy_current, policy_quote, policy_ratio
 from .services.usage import usage_quote
 from .status import source_label
@@ -172,3 +178,58 @@ def my_compensation(request: HttpRequest) -> HttpResponse:
         "compensation/my_compensation.html",
         {"page": page, "rows": rows, "coupons": member_coupons(member=member), "member": member},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_redeem(request: HttpRequest) -> HttpResponse:
+    """Redeem a card key; on success the member lands back here (POST,
+    redirect, GET) and sees the new expiry and the entry's receipt."""
+    member = member_profile_or_404(user=request.user)
+    form = RedeemForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            redemption = card_key_redeem(
+                member=member,
+                key=form.cleaned_data["key"],
+                client_ip=client_ip(request) or "",
+                now=timezone.now(),
+            )
+        except CardKeyError as exc:
+            form.add_error("key", exc.message)
+            status = 429 if exc.code in ("locked_out", "try_later") else 400
+        else:
+            return redirect(f"{reverse('compensation:redeem')}?done={redemption.entry.public_id}")
+    elif request.method == "POST":
+        status = 400
+    done = None
+    raw = request.GET.get("done", "")
+    if raw and request.method == "GET":
+        # Only the member's own card-key entry: ids reveal nothing.
+        done = (
+            LedgerEntry.objects.filter(
+                member=member, kind=LedgerKind.CARD_KEY, public_id=raw
+            ).first()
+            if _is_uuid(raw)
+            else None
+        )
+    return render(
+        request,
+        "compensation/redeem.html",
+        {
+            "form": form,
+            "done": done,
+            "done_days": done.minutes // (24 * 60) if done else 0,
+            "member": member,
+        },
+        status=status,
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from compensation.models import LedgerKind
+
 from .models import EventType
 
 # Ledger kinds that bring paid time in (the platform's sales and the opening
-# balance of existing members), as opposed to compensation credits. Kinds
-# named here that the ledger does not (yet) have simply never match.
+# balance of existing members), as opposed to compensation credits.
 PURCHASE_KINDS = frozenset(
-    {"purchase", "renewal", "card_key", "cardkey", "opening", "tier_change", "tier"}
+    {
+        LedgerKind.OPENING,
+        LedgerKind.PURCHASE,
+        LedgerKind.RENEWAL,
+        LedgerKind.CARD_KEY,
+        LedgerKind.TIER_CHANGE,
+    }
 )
 
 

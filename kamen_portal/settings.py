@@ -537,6 +537,24 @@ RECEIPT_PDF_FONT = env_str(
     "RECEIPT_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 )
 
+# --- Membership time from outside: card keys and platform events -----------------
+# Card keys are stored as HMAC-SHA256(CARD_KEY_PEPPER, key). Unset, a pepper is
+# derived from SECRET_KEY (so it is as secret); set it explicitly in production
+# so rotating SECRET_KEY does not invalidate every unsold key.
+CARD_KEY_PEPPER = env_str("CARD_KEY_PEPPER", "")
+# Wrong keys before redemption is refused for CARD_KEY_LOCKOUT_MINUTES, per
+# member and (a higher bar: many members may share a NAT) per client address.
+CARD_KEY_MEMBER_FAILURE_LIMIT = env_int("CARD_KEY_MEMBER_FAILURE_LIMIT", default=5)
+CARD_KEY_IP_FAILURE_LIMIT = env_int("CARD_KEY_IP_FAILURE_LIMIT", default=20)
+CARD_KEY_LOCKOUT_MINUTES = env_int("CARD_KEY_LOCKOUT_MINUTES", default=15)
+# What POST /api/v1/memberships/events/ does with an e-mail address the portal
+# does not know: "create" an account that waits for its owner's first sign-in
+# (password reset), or "reject" the item.
+MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS = env_str("MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS", "create")
+if MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS not in {"create", "reject"}:
+    raise ImproperlyConfigured("MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS must be create or reject.")
+PLATFORM_THROTTLE_RATE = env_str("PLATFORM_THROTTLE_RATE", "600/minute")
+
 # --- Appeals -------------------------------------------------------------------
 # Reviewers may credit up to this many minutes on an appeal; above it, a
 # supervisor (permission appeals.approve_above_limit) must approve.

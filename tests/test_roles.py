@@ -24,6 +24,8 @@ from appeals.tests.factories import upload
 from compensation.models import (
     AdjustmentKind,
     AdjustmentStatus,
+    CardKey,
+    CardKeyBatch,
     Incident,
     IncidentKind,
     IncidentScope,
@@ -36,9 +38,11 @@ from compensation.models import (
     SourceKind,
 )
 from compensation.services.adjustments import membership_adjust
+from compensation.services.card_keys import card_key_batch_create
 from compensation.services.credit import compensation_credit
 from compensation.services.incidents import incident_declare
 from compensation.services.nodes import node_authenticate, node_create
+from compensation.services.platforms import platform_authenticate, platform_create
 from integrations.models import (
     DeliveryStatus,
     Event,
@@ -71,6 +75,9 @@ MATRIX = {
     "assign_appeal": {"Reviewers", "Supervisors"},
     "approve_appeal": {"Reviewers", "Supervisors"},
     "approve_appeal_above_claim": {"Supervisors"},
+    "generate_card_keys": {"Operators"},
+    "void_card_keys": {"Operators"},
+    "rotate_platform_token": {"Operators"},
     "edit_expiry_in_admin": set(),  # nobody: time moves through the ledger alone
     "view_dashboard": {"Reviewers", "Supervisors", "Operators"},
     "register_webhook": {"Operators"},
@@ -87,6 +94,25 @@ class Platform:
         self.now = timezone.now().replace(microsecond=0)
         self.member = MemberFactory(membership__expires_at=self.now + timedelta(days=30)).member
         self.node, self.token = node_create(name="sh-node-01", now=self.now)
+        self.platform, self.platform_token = platform_create(name="shop", now=self.now)
+        self.batch = card_key_batch_create(
+            name="Shop March",
+            tier="gold",
+            days=30,
+            quantity=3,
+            valid_until=self.now + timedelta(days=60),
+            actor=StaffFactory(email="batch-maker@example.com"),
+            now=self.now,
+        )
+        self.void_batch = card_key_batch_create(
+            name="Leaked",
+            tier="gold",
+            days=30,
+            quantity=3,
+            valid_until=self.now + timedelta(days=60),
+            actor=StaffFactory(email="batch-maker2@example.com"),
+            now=self.now,
+        )
         self.incident = incident_declare(
             kind=IncidentKind.OUTAGE,
             scope=IncidentScope.NODES,
@@ -271,6 +297,36 @@ def _do(action: str, client, p: Platform) -> bool:
         )
         p.appeal.refresh_from_db()
         return p.appeal.status == AppealStatus.APPROVED
+    if action == "generate_card_keys":
+        before = CardKeyBatch.objects.count()
+        until = timezone.localtime(p.now + timedelta(days=30))
+        client.post(
+            reverse("admin:compensation_cardkeybatch_add"),
+            {
+                "name": "Role test",
+                "tier": "silver",
+                "days": "7",
+                "quantity": "2",
+                "valid_until_0": until.strftime("%Y-%m-%d"),
+                "valid_until_1": until.strftime("%H:%M:%S"),
+            },
+        )
+        client.post(reverse("admin:compensation_cardkeybatch_download", args=[p.batch.pk]))
+        generated = CardKey.objects.filter(batch=p.batch).exists()
+        assert generated == (CardKeyBatch.objects.count() > before)
+        return generated
+    if action == "void_card_keys":
+        _changelist_action(client, "compensation_cardkeybatch", "void_batches", [p.void_batch.pk])
+        p.void_batch.refresh_from_db()
+        return p.void_batch.voided_at is not None
+    if action == "rotate_platform_token":
+        response = _changelist_action(
+            client, "compensation_platform", "rotate_tokens", [p.platform.pk]
+        )
+        leaked = any("kmp_" in str(m) for m in (response.context or {}).get("messages", []))
+        still_works = platform_authenticate(token=p.platform_token) is not None
+        assert leaked == (not still_works)
+        return not still_works
     if action == "edit_expiry_in_admin":
         p.member.refresh_from_db()
         before = p.member.expires_at

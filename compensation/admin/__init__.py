@@ -1,6 +1,6 @@
 """Django admin of the compensation app; every action declares its permission
 and every write goes through a service."""
 
-from . import adjustments, operations, records, status
+from . import adjustments, memberships, operations, records, status
 
-__all__ = ["adjustments", "operations", "records", "status"]
+__all__ = ["adjustments", "memberships", "operations", "records", "status"]

@@ -14,7 +14,7 @@ from ..models import (
     LedgerCheckpoint,
     LedgerEntry,
 )
-from ..services.credit import ledger_reverse
+from ..services.reversals import ledger_reverse
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -85,6 +85,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "seq",
             "kind",
             "minutes",
+            "tier",
             "source_kind",
             "source_ref",
             "covered_start",

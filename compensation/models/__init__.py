@@ -31,6 +31,14 @@ from .ledger import (
     MembershipAdjustment,
     SourceKind,
 )
+from .memberships import (
+    CardKey,
+    CardKeyBatch,
+    EventKind,
+    EventStatus,
+    MembershipEvent,
+    Platform,
+)
 from .nodes import Node
 from .policy import Policy
 from .usage import HealthState, NodeHealth, UsageProfile
@@ -40,6 +48,12 @@ __all__ = [
     "AdjustmentStatus",
     "AlertLink",
     "AppendOnlyQuerySet",
+    "CardKey",
+    "CardKeyBatch",
+    "EventKind",
+    "EventStatus",
+    "MembershipEvent",
+    "Platform",
     "Claim",
     "Coupon",
     "CoveredSpan",

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MemberProfile
+from members.models import MemberProfile, Tier
 
 from .disconnects import Outcome
 from .policy import Policy
@@ -21,12 +21,21 @@ class SourceKind(models.TextChoices):
     INCIDENT = "incident", _("Incident")
     APPEAL = "appeal", _("Approved appeal")
     MANUAL = "manual", _("Staff adjustment")
+    PLATFORM = "platform", _("Platform event")
+    CARD_KEY = "card_key", _("Card key")
+    OPENING = "opening", _("Opening balance")
 
 
 class LedgerKind(models.TextChoices):
     CREDIT = "credit", _("Credit")
     REVERSAL = "reversal", _("Reversal")
     ADJUSTMENT = "adjustment", _("Staff adjustment")
+    OPENING = "opening", _("Opening balance")
+    PURCHASE = "purchase", _("Purchase")
+    RENEWAL = "renewal", _("Renewal")
+    CARD_KEY = "card_key", _("Card key redeemed")
+    REFUND = "refund", _("Refund")
+    TIER_CHANGE = "tier_change", _("Tier change")
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -59,6 +68,10 @@ class LedgerEntry(models.Model):
     )
     expires_before = models.DateTimeField(_("expiry before"), null=True)
     expires_after = models.DateTimeField(_("expiry after"), null=True)
+    # The tier the entry leaves the member on (purchases, card keys, tier
+    # changes); empty for entries that do not touch the tier. Hashed only
+    # when set, so entries written before the field existed stay verifiable.
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, blank=True, default="")
     note = models.CharField(_("note"), max_length=300, blank=True)
     # Usage weighting applied (policy option): factor and the habitual hours
     # that explain it; hashed only when set, so older entries verify as before.

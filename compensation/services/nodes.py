@@ -1,18 +1,14 @@
-import hashlib
-import secrets
 from datetime import datetime
 
 from ..models import Node
+from ..tokens import token_hash as _token_hash
+from ..tokens import token_new, token_plausible
 
 TOKEN_PREFIX = "kmn_"
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token_new(TOKEN_PREFIX)
 
 
 def node_create(*, name: str, description: str = "", now: datetime) -> tuple[Node, str]:
@@ -59,6 +55,6 @@ def node_revoke(*, node: Node, now: datetime) -> None:
 
 def node_authenticate(*, token: str) -> Node | None:
     """The active node owning ``token``, or None (unknown or revoked)."""
-    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not token_plausible(token, prefix=TOKEN_PREFIX):
         return None
     return Node.objects.filter(token_hash=_token_hash(token), revoked_at__isnull=True).first()

@@ -45,12 +45,12 @@ def test_twelve_minute_gap_is_one_disconnect_credited_twelve_minutes_once(world)
     )
     assert disconnect.outcome == Outcome.CREDITED
     assert disconnect.credited_minutes == 12
-    assert LedgerEntry.objects.count() == 1
+    assert LedgerEntry.objects.exclude(kind="opening").count() == 1
     assert _expires(m1) == before + timedelta(minutes=12)
 
     # The compensation task run again changes nothing.
     disconnect_compensate(disconnect_id=disconnect.pk, now=world.now)
-    assert LedgerEntry.objects.count() == 1
+    assert LedgerEntry.objects.exclude(kind="opening").count() == 1
     assert _expires(m1) == before + timedelta(minutes=12)
 
 
@@ -83,7 +83,7 @@ def test_silence_while_the_node_reports_opens_a_disconnect_that_closes_on_return
     disconnect = Disconnect.objects.get()
     assert disconnect.status == DisconnectStatus.OPEN
     assert disconnect.started_at == T0 + timedelta(minutes=10)
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.exclude(kind="opening").exists()
 
     world.post(node, world.beats(m1, _minutes(25, 30)) + world.beats(m2, _minutes(21, 30)))
     world.detect()
@@ -106,7 +106,7 @@ def test_same_batch_twice_or_reversed_gives_the_same_result(world):
     world.detect()
     assert Disconnect.objects.count() == 1
     assert Claim.objects.count() == 1
-    assert LedgerEntry.objects.get().minutes == 12
+    assert LedgerEntry.objects.exclude(kind="opening").get().minutes == 12
 
 
 def test_late_replay_gives_the_same_result_as_sending_on_time(world):
@@ -164,8 +164,8 @@ def test_node_wide_silence_is_one_incident_and_each_member_is_paid_once(world):
     assert Incident.objects.count() == 1
     for member in members:
         assert _expires(member) == expiries[member.pk] + timedelta(minutes=40)
-        assert LedgerEntry.objects.filter(member=member).count() == 1
-    assert not LedgerEntry.objects.filter(member=other).exists()
+        assert LedgerEntry.objects.exclude(kind="opening").filter(member=member).count() == 1
+    assert not LedgerEntry.objects.exclude(kind="opening").filter(member=other).exists()
     # Their individual gaps are recorded under the incident, not paid again.
     assert Disconnect.objects.filter(incident=incident).count() == 5
     assert set(Disconnect.objects.values_list("credited_minutes", flat=True)) == {40}
@@ -179,7 +179,7 @@ def test_membership_expired_before_the_gap_is_not_compensated(world):
     world.detect()
     disconnect = Disconnect.objects.get()
     assert disconnect.outcome == Outcome.NOT_ELIGIBLE
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.exclude(kind="opening").exists()
 
 
 def test_membership_expiring_inside_the_gap_pays_only_the_paid_part(world):
@@ -227,8 +227,10 @@ def test_most_sessions_dropping_in_the_same_minute_is_one_mass_drop_incident(wor
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.CLOSED
     assert set(Disconnect.objects.values_list("credited_minutes", flat=True)) == {15}
-    assert LedgerEntry.objects.count() == 12
-    assert set(LedgerEntry.objects.values_list("source_kind", flat=True)) == {"incident"}
+    assert LedgerEntry.objects.exclude(kind="opening").count() == 12
+    assert set(
+        LedgerEntry.objects.exclude(kind="opening").values_list("source_kind", flat=True)
+    ) == {"incident"}
 
 
 def test_a_node_that_was_only_buffering_has_its_outage_withdrawn(world):
@@ -245,7 +247,7 @@ def test_a_node_that_was_only_buffering_has_its_outage_withdrawn(world):
     world.detect(now=T0 + timedelta(minutes=31))
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.CANCELLED
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.exclude(kind="opening").exists()
     assert not Disconnect.objects.exists()
 
 
@@ -262,7 +264,7 @@ def test_a_member_who_never_comes_back_is_closed_as_unresolved_and_not_paid(worl
     disconnect = Disconnect.objects.get(member=gone)
     assert disconnect.status == DisconnectStatus.UNRESOLVED
     assert disconnect.outcome == Outcome.NOT_ELIGIBLE
-    assert not LedgerEntry.objects.filter(member=gone).exists()
+    assert not LedgerEntry.objects.exclude(kind="opening").filter(member=gone).exists()
 
 
 def test_declared_outage_on_chosen_nodes_pays_only_their_members(world):
@@ -285,4 +287,6 @@ def test_declared_outage_on_chosen_nodes_pays_only_their_members(world):
             actor=None,
             now=world.now,
         )
-    assert list(LedgerEntry.objects.values_list("member_id", "minutes")) == [(on_a.pk, 30)]
+    assert list(
+        LedgerEntry.objects.exclude(kind="opening").values_list("member_id", "minutes")
+    ) == [(on_a.pk, 30)]

@@ -21,6 +21,7 @@ from compensation.models import (
 from compensation.services.detection import SWEEP_AFTER, detection_run
 from compensation.services.incidents import incident_declare
 from compensation.services.ingest import heartbeats_ingest
+from compensation.services.memberships import membership_open_many
 from compensation.services.nodes import node_create
 from members.tests.factories import MemberFactory
 from tests.workers import (
@@ -68,15 +69,15 @@ def test_broker_down_at_commit_loses_nothing_and_pays_once(broker, tmp_path, sto
     detection_run(now=now + SWEEP_AFTER + timedelta(seconds=6))  # and again: harmless
     worker = _worker(broker.url, tmp_path / "worker.log")
     try:
-        assert wait_until(lambda: LedgerEntry.objects.filter(member=member).exists()), (
-            tmp_path / "worker.log"
-        ).read_text()[-3000:]
+        assert wait_until(
+            lambda: LedgerEntry.objects.exclude(kind="opening").filter(member=member).exists()
+        ), (tmp_path / "worker.log").read_text()[-3000:]
         # The duplicate enqueue has run too once the broker is drained.
         assert wait_until(lambda: broker_drained(broker.url))
     finally:
         stop_worker(worker)
-    assert LedgerEntry.objects.filter(member=member).count() == 1
-    assert LedgerEntry.objects.get(member=member).minutes == 14
+    assert LedgerEntry.objects.exclude(kind="opening").filter(member=member).count() == 1
+    assert LedgerEntry.objects.exclude(kind="opening").get(member=member).minutes == 14
 
 
 def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_path):
@@ -85,10 +86,11 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
 
     # 3,000 members, bulk-created: six payout chunks of 500.
     users = User.objects.bulk_create(User(email=f"bulk{i}@example.com") for i in range(3000))
-    MemberProfile.objects.bulk_create(
-        MemberProfile(user=u, member_no=f"KM{70000000 + i:08d}", expires_at=now + timedelta(days=9))
-        for i, u in enumerate(users)
+    profiles = MemberProfile.objects.bulk_create(
+        MemberProfile(user=u, member_no=f"KM{70000000 + i:08d}") for i, u in enumerate(users)
     )
+    # Their time, like everyone's, as opening entries on the ledger.
+    membership_open_many(expires={p.pk: now + timedelta(days=9) for p in profiles}, now=now)
     incident = incident_declare(
         kind="outage",
         scope="all",
@@ -130,10 +132,12 @@ def test_worker_killed_mid_payout_resumes_and_pays_everyone_once(broker, tmp_pat
         assert wait_until(lambda: broker_drained(broker.url, count_unacked=False))
     finally:
         stop_worker(worker)
-    assert LedgerEntry.objects.count() == 3000
+    assert LedgerEntry.objects.exclude(kind="opening").count() == 3000
     assert Claim.objects.count() == 3000
-    assert set(LedgerEntry.objects.values_list("minutes", flat=True)) == {60}
+    assert set(LedgerEntry.objects.exclude(kind="opening").values_list("minutes", flat=True)) == {
+        60
+    }
     from compensation.ledger import verify_chain
 
     count, problems = verify_chain()
-    assert (count, problems) == (3000, [])
+    assert (count, problems) == (6000, [])  # 3,000 openings, 3,000 credits

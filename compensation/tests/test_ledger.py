@@ -33,7 +33,7 @@ def _entries(n=5):
             idempotency_key=f"k{i}",
             now=NOW,
         )
-    return list(LedgerEntry.objects.order_by("seq"))
+    return list(LedgerEntry.objects.exclude(kind="opening").order_by("seq"))
 
 
 def _as_database_superuser_bypassing_triggers():
@@ -52,7 +52,8 @@ def test_verify_ledger_passes_on_an_intact_chain():
     _entries()
     out = StringIO()
     call_command("verify_ledger", stdout=out)
-    assert "Ledger OK: 5 entries" in out.getvalue()
+    # Five credits after the two members' opening entries.
+    assert "Ledger OK: 7 entries" in out.getvalue()
 
 
 @pytest.mark.ledger_tampered
@@ -118,7 +119,7 @@ def test_receipt_verifies_with_the_documented_few_lines(member_client, member_us
     )
     _entries(3)  # other members' entries after it
     head = ledger_publish_head(now=NOW)
-    entry = LedgerEntry.objects.filter(member=member).get()
+    entry = LedgerEntry.objects.filter(member=member).exclude(kind="opening").get()
     response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json")
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"]
@@ -135,7 +136,7 @@ def test_receipt_verifies_with_the_documented_few_lines(member_client, member_us
     for d in r["chain_to_head"]:
         h = hashlib.sha256(f"{h}:{d}".encode()).hexdigest()
     assert h == r["published_head"]["hash"] == head.hash
-    assert len(r["chain_to_head"]) == 3
+    assert len(r["chain_to_head"]) == 5  # two other members' openings, three credits
     # Receipts carry no other member's data.
     assert all(len(d) == 64 for d in r["chain_to_head"])
 
@@ -152,7 +153,7 @@ def test_public_chain_exposes_links_but_no_personal_data(client):
     entries = _entries(3)
     body = client.get("/ledger/chain.json?after=0&through=3").json()
     assert [e["seq"] for e in body["entries"]] == [1, 2, 3]
-    assert body["entries"][2]["hash"] == entries[2].hash
+    assert body["entries"][2]["hash"] == entries[0].hash  # after the two openings
     assert entries[0].member.member_no not in json.dumps(body)
     assert client.get("/ledger/chain.json?after=x").status_code == 400
     assert client.get("/ledger/chain.json?after=5&through=1").status_code == 400
@@ -177,7 +178,7 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
     )
     _entries(2)
     head = ledger_publish_head(now=NOW)
-    entry = LedgerEntry.objects.get(member=member_user.member)
+    entry = LedgerEntry.objects.exclude(kind="opening").get(member=member_user.member)
     response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json")
     filename = re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
     (tmp_path / filename).write_bytes(response.content)

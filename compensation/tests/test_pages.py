@@ -129,9 +129,12 @@ def test_member_pages_show_only_their_own_rows(client):
     client.force_login(mine)
     page = client.get("/my/compensation/")
     entries = list(page.context["page"].object_list)
-    assert [e.member_id for e in entries] == [mine.member.pk]
+    assert [(e.member_id, e.kind) for e in entries] == [
+        (mine.member.pk, "credit"),
+        (mine.member.pk, "opening"),
+    ]
     api = client.get("/api/v1/me/compensations/").json()
-    assert api["count"] == 1 and api["results"][0]["minutes"] == 60
+    assert api["count"] == 2 and api["results"][0]["minutes"] == 60
     assert client.get("/api/v1/me/disconnects/").json()["count"] == 0
 
 

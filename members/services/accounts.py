@@ -1,7 +1,6 @@
 """Accounts and member profiles."""
 
 import secrets
-from datetime import datetime
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
@@ -22,14 +21,14 @@ def member_profile_create(
     *,
     user: User,
     tier: str = Tier.BASIC,
-    expires_at: datetime | None = None,
     language: str = "zh-hans",
     timezone_name: str = "Asia/Shanghai",
 ) -> MemberProfile:
     """Give ``user`` a member profile with a unique random member number.
 
     Collisions on the member number are retried inside a savepoint, so the
-    caller's transaction survives them.
+    caller's transaction survives them. The profile starts without time:
+    time comes only through the ledger (compensation.services.memberships).
     """
     for _attempt in range(_MEMBER_NO_ATTEMPTS):
         try:
@@ -38,7 +37,6 @@ def member_profile_create(
                     user=user,
                     member_no=_random_member_no(),
                     tier=tier,
-                    expires_at=expires_at,
                     status=MemberStatus.ACTIVE,
                     language=language,
                     timezone=timezone_name,
@@ -77,14 +75,22 @@ def account_ensure(
     return user
 
 
-def membership_start(*, profile: MemberProfile, tier: str, expires_at: datetime) -> bool:
-    """Give a member who never had a paid membership their first period.
-    Only a profile without an expiry qualifies: from then on membership time
-    changes through the ledger alone (its first entry starts from here).
-    Returns whether it started one."""
-    updated = MemberProfile.objects.filter(pk=profile.pk, expires_at__isnull=True).update(
-        tier=tier, expires_at=expires_at
+def account_create_pending(*, email: str) -> tuple[User, bool]:
+    """The account of ``email``, created for a member the billing platform
+    knows and the portal does not yet: no usable password and an unverified
+    address, so it waits for its owner's first sign-in (they set a password
+    through "forgot password", which proves the address). Returns (user,
+    created); an existing account is returned as it is."""
+    email = User.objects.normalize_email(email).strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        return user, False
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=None)
+    except IntegrityError:
+        return User.objects.get(email__iexact=email), False
+    EmailAddress.objects.get_or_create(
+        user=user, email=email, defaults={"verified": False, "primary": True}
     )
-    if updated:
-        profile.refresh_from_db(fields=["tier", "expires_at"])
-    return bool(updated)
+    return user, True

@@ -25,6 +25,9 @@ _READ = [
     "compensation.view_policy",
     "compensation.view_coupon",
     "compensation.view_membershipadjustment",
+    "compensation.view_cardkeybatch",
+    "compensation.view_cardkey",
+    "compensation.view_membershipevent",
     "members.view_notification",
     "compensation.view_ops_dashboard",
 ]
@@ -59,12 +62,20 @@ GROUP_PERMISSIONS = {
         # Tell members what is happening (a resolving update needs close_incident).
         "compensation.add_incidentupdate",
     ],
-    # Nodes and their tokens, incidents, policy versions, email retries.
+    # Nodes and their tokens, incidents, policy versions, email retries,
+    # card-key batches, billing platforms and their tokens.
     "Operators": [
         *_READ,
         "compensation.add_node",
         "compensation.change_node",
         "compensation.rotate_node_token",
+        # Card keys (卡密) and the billing platforms that post membership events.
+        "compensation.add_cardkeybatch",
+        "compensation.download_cardkeybatch",
+        "compensation.void_cardkeybatch",
+        "compensation.view_platform",
+        "compensation.add_platform",
+        "compensation.rotate_platform_token",
         "compensation.add_incident",
         "compensation.change_incident",
         "compensation.close_incident",

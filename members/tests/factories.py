@@ -4,6 +4,7 @@ import factory
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
+from compensation.services.memberships import membership_open
 from members.models import Tier, User
 
 PASSWORD = "correct-horse-battery-42"
@@ -27,16 +28,33 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class MemberFactory(UserFactory):
-    """A verified member with an active gold membership for 30 more days."""
+    """A verified member with an active gold membership for 30 more days.
+
+    The membership is an opening entry on the ledger (as for every member
+    who had time before the ledger knew them), so the expiry is the fold of
+    the member's entries like everyone else's. ``membership__expires_at=None``
+    makes a member who never had time (and no entry)."""
 
     @factory.post_generation
     def membership(obj, create, extracted, **kwargs):
         if not create:
             return
         profile = obj.member
-        profile.tier = kwargs.get("tier", Tier.GOLD)
-        profile.expires_at = kwargs.get("expires_at", timezone.now() + timedelta(days=30))
-        profile.save()
+        tier = kwargs.get("tier", Tier.GOLD)
+        expires_at = kwargs.get("expires_at", timezone.now() + timedelta(days=30))
+        if expires_at is None:
+            if profile.tier != tier:
+                profile.tier = tier
+                profile.save(update_fields=["tier"])
+            return
+        membership_open(
+            member_id=profile.pk,
+            expires_at=expires_at,
+            tier=tier,
+            source_ref="test-factory",
+            now=timezone.now(),
+        )
+        profile.refresh_from_db()
 
 
 class StaffFactory(UserFactory):

@@ -40,7 +40,9 @@ def make_partly_credited(*, email="partly@example.com", now=None) -> PartlyCredi
     )
     disconnect_compensate(disconnect_id=disconnect.pk, now=start + timedelta(minutes=30))
     disconnect.refresh_from_db()
-    entry = LedgerEntry.objects.get(member=member, source_ref=str(disconnect.public_id))
+    entry = LedgerEntry.objects.exclude(kind="opening").get(
+        member=member, source_ref=str(disconnect.public_id)
+    )
     return PartlyCredited(user, member, disconnect, entry)
 
 

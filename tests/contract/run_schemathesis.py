@@ -44,7 +44,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-IDENTITIES = ("anonymous", "member", "node", "integration")
+IDENTITIES = ("anonymous", "member", "node", "integration", "platform")
 
 # Made inside the app's own process: Django's session for member1 (the
 # same thing a login stores), a node, and rows to read.
@@ -60,6 +60,7 @@ from appeals.services import appeal_submit
 from compensation.models import Disconnect, DisconnectStatus
 from compensation.services.nodes import node_create
 from integrations.services.tokens import integration_token_create
+from compensation.services.platforms import platform_create
 from members.models import User
 
 now = timezone.now()
@@ -67,6 +68,7 @@ user = User.objects.get(email="member1@example.com")
 member = user.member
 node, token = node_create(name="contract-node", now=now)
 _feed, feed_token = integration_token_create(name="contract-feed", now=now)
+_platform, platform_token = platform_create(name="contract-platform", now=now)
 disconnects = []
 for minutes, status in ((50, "closed"), (400, "closed"), (30, "open"), (2000, "unresolved")):
     disconnects.append(Disconnect.objects.create(
@@ -95,7 +97,8 @@ session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 print(json.dumps({
-    "node_token": token, "integration_token": feed_token, "session_key": session.session_key,
+    "node_token": token, "integration_token": feed_token, "platform_token": platform_token,
+    "session_key": session.session_key,
     "session_cookie": settings.SESSION_COOKIE_NAME, "csrf_cookie": settings.CSRF_COOKIE_NAME,
     "appeals": appeals,
     "disconnects": [str(d.public_id) for d in disconnects],
@@ -373,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         NODE_THROTTLE_RATE="100000/minute",
         ENTITLEMENT_THROTTLE_RATE="100000/minute",
         INTEGRATION_THROTTLE_RATE="100000/minute",
+        PLATFORM_THROTTLE_RATE="100000/minute",
     )
     results: list[Result] = []
     try:
@@ -391,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                     "member": {"cookieAuth": {"api_key": fixture["session_key"]}},
                     "node": {"nodeToken": {"bearer": fixture["node_token"]}},
                     "integration": {"integrationToken": {"bearer": fixture["integration_token"]}},
+                    "platform": {"platformToken": {"bearer": fixture["platform_token"]}},
                 }
                 # Writes from a session also need the CSRF cookie and header.
                 csrf = (fixture["csrf_cookie"], secrets.token_hex(16))

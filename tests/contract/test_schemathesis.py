@@ -1,5 +1,5 @@
 """The API contract, checked against the live app by schemathesis (every
-check, four identities: anonymous, member, node, integration). See run_schemathesis.py;
+check, five identities: anonymous, member, node, integration, billing platform). See run_schemathesis.py;
 reports are kept under test-output/contract/."""
 
 import os
@@ -23,7 +23,7 @@ def test_api_honours_its_openapi_schema_for_every_identity(output_dir):
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "summary.txt").write_text("\n".join(summary) + "\n")
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-20000:]
-    for identity in ("anonymous", "member", "node", "integration"):
+    for identity in ("anonymous", "member", "node", "integration", "platform"):
         line = next(
             s for s in summary if s.startswith(f"[contract] {identity}: ") and " cases" in s
         )

@@ -31,6 +31,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Ledger OK: {count} entries, every link verified; "
-                f"the expiry of all {members} members with entries is explained by the ledger."
+                f"the expiry of all {members} members with time or entries is the fold of "
+                "their entries from the first."
             )
         )

@@ -5,9 +5,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from compensation.demo import seed_compensation_history
+from compensation.services.memberships import membership_purchase
 from members.models import Tier
 from members.selectors import member_profile_for_user
-from members.services.accounts import account_ensure, member_profile_create, membership_start
+from members.services.accounts import account_ensure, member_profile_create
 from members.services.staff import staff_groups_sync
 
 DEMO_PASSWORD = "kamen-demo-2026"
@@ -37,9 +38,19 @@ class Command(BaseCommand):
         for email, tier, validity in DEMO_MEMBERS:
             user = account_ensure(email=email, password=DEMO_PASSWORD)
             profile = member_profile_for_user(user=user) or member_profile_create(user=user)
-            # Only a brand-new demo membership gets its initial period;
-            # afterwards membership time changes through the ledger alone.
-            membership_start(profile=profile, tier=tier, expires_at=now + validity)
+            # Only a brand-new demo membership gets its initial period, as a
+            # purchase on the ledger (its first entry, from nothing); every
+            # later change of time is an entry too.
+            if profile.expires_at is None and not profile.ledger.exists():
+                membership_purchase(
+                    member_id=profile.pk,
+                    days=validity.days,
+                    tier=tier,
+                    source_ref="seed_demo",
+                    note="Demo membership",
+                    now=now,
+                )
+                profile.refresh_from_db()
             self.stdout.write(
                 f"member   {email:<26} {profile.member_no}  {profile.get_tier_display()}"
             )
