@@ -29,6 +29,10 @@ class EventHead(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
 
+    class Meta:
+        verbose_name = _("event sequence")
+        verbose_name_plural = _("event sequence")
+
 
 class Event(models.Model):
     """One thing that happened, as integrators see it (docs/integration.md)."""

@@ -84,6 +84,7 @@ class Incident(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("declared by"),
     )
     payout_state = models.CharField(
         _("compensation"),
@@ -183,6 +184,7 @@ class IncidentUpdate(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("posted by"),
     )
 
     class Meta:

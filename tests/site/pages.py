@@ -104,6 +104,8 @@ def seed_site() -> Site:
     for incident in Incident.objects.all():
         admin_data += [incident.title_zh, incident.title_en]
         admin_data += [incident.description_zh, incident.description_en]
+        for update in incident.updates.all():
+            admin_data += [update.message_zh, update.message_en]
     for notice in Notification.objects.all():
         admin_data += [notice.title, notice.body, notice.dedupe_key]
     admin_data += [p.change_note for p in Policy.objects.all()]
