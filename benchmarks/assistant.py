@@ -37,6 +37,7 @@ def _member_with_records(n_disconnects: int):
 
     from compensation.models import Disconnect, DisconnectStatus, Node
     from compensation.services.disconnects import disconnect_compensate
+    from compensation.services.memberships import membership_open
     from members.models import Tier, User
 
     now = timezone.now()
@@ -44,8 +45,10 @@ def _member_with_records(n_disconnects: int):
     if user is None:
         user = User.objects.create_user(email="bench-assistant@example.com", password=None)
     member = user.member
-    member.tier, member.expires_at = Tier.GOLD, now + timedelta(days=30)
-    member.save()
+    if member.expires_at is None:  # time only through the ledger
+        membership_open(
+            member_id=member.pk, expires_at=now + timedelta(days=30), tier=Tier.GOLD, now=now
+        )
     node, _ = Node.objects.get_or_create(
         name="bench-assistant-node", defaults={"token_hash": "b" * 64, "token_prefix": "bench"}
     )

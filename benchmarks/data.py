@@ -38,8 +38,10 @@ def _email(i: int) -> str:
 
 def ensure_members(count: int, *, now: datetime) -> list[BenchMember]:
     """``count`` benchmark members with an active membership for a year from
-    ``now``, in member-number order. Existing ones are reused (and their
-    membership reset), missing ones bulk-created."""
+    ``now``, in member-number order. Existing ones are reused (their time
+    only grew by earlier runs' credits), missing ones bulk-created with an
+    opening ledger entry."""
+    from compensation.services.memberships import membership_open_many
     from members.models import MemberProfile, MemberStatus, Tier, User
 
     started = time.perf_counter()
@@ -65,14 +67,12 @@ def ensure_members(count: int, *, now: datetime) -> list[BenchMember]:
             .filter(member__isnull=True)
             .values_list("email", "pk")
         )
-        expires = now + timedelta(days=365)
         MemberProfile.objects.bulk_create(
             (
                 MemberProfile(
                     user_id=user_ids[_email(i)],
                     member_no=member_no(i),
                     tier=Tier.GOLD,
-                    expires_at=expires,
                     status=MemberStatus.ACTIVE,
                 )
                 for i in missing
@@ -83,8 +83,14 @@ def ensure_members(count: int, *, now: datetime) -> list[BenchMember]:
     profiles = MemberProfile.objects.filter(
         member_no__gte=numbers[0], member_no__lte=numbers[-1], user__email__endswith=EMAIL_DOMAIN
     )
-    # Every run starts from the same memberships, whatever earlier runs credited.
-    profiles.update(status=MemberStatus.ACTIVE, expires_at=now + timedelta(days=365))
+    # Time moves only through the ledger: new members get their year as an
+    # opening entry (one chain extension); later runs only add credits to it.
+    expires = now + timedelta(days=365)
+    opening = dict.fromkeys(profiles.filter(expires_at__isnull=True).values_list("pk", flat=True))
+    for chunk in range(0, len(opening), BATCH):
+        keys = list(opening)[chunk : chunk + BATCH]
+        membership_open_many(expires=dict.fromkeys(keys, expires), now=now)
+    profiles.update(status=MemberStatus.ACTIVE)
     members = [
         BenchMember(pk, no)
         for pk, no in profiles.order_by("member_no").values_list("pk", "member_no")
