@@ -1,0 +1,231 @@
+"""The processes of the fault campaign, each on its own loopback port in the
+chosen range, each restartable: PostgreSQL (fsync on: it is crash-restarted),
+Redis with an always-fsynced AOF, the SMTP sink, gunicorn, two Celery workers
+(split along the queue routing) and beat."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..harness import BIN, ROOT, log
+
+PGBIN = Path(
+    os.environ.get("PGBIN")
+    or sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)[-1]
+)
+
+# Worker "fast": the detection pass, the default queue and e-mail. Worker
+# "bulk": payouts and exports (the one killed mid-payout).
+WORKER_QUEUES = {
+    "fast": "detection,celery,notifications",
+    "bulk": "payouts,exports",
+}
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+class Postgres:
+    def __init__(self, workdir: Path, port: int):
+        self.dir = workdir / "pg"
+        self.port = port
+        self.url = f"postgres://postgres@127.0.0.1:{port}/kamen"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            _as_postgres([str(PGBIN / "pg_ctl"), "-D", str(self.dir), *args]),
+            check=check,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def init(self) -> None:
+        self.dir.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            shutil.chown(self.dir.parent, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                [str(PGBIN / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust"]
+                + ["-E", "UTF8", "--locale=C.UTF-8"]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        # Schema and seed data without fsync (minutes of migrations on a busy
+        # machine); ``durable`` switches it on before any fault.
+        self.start(fsync=False)
+        subprocess.run(
+            _as_postgres([str(PGBIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port)])
+            + ["-U", "postgres", "kamen"],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, *, fsync: bool = True) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
+            f"-c max_connections=100 -c fsync={'on' if fsync else 'off'} -c synchronous_commit=on"
+        )
+        self._ctl("-l", str(self.dir / "server.log"), "-w", "-o", options, "start")
+
+    def durable(self) -> None:
+        """A clean stop (everything written out), then fsync on for good."""
+        self._ctl("-m", "fast", "-w", "stop")
+        subprocess.run(["sync"], check=False)
+        self.start()
+
+    def restart(self) -> None:
+        """A crash (immediate stop: no checkpoint, WAL recovery at start)."""
+        self._ctl("-m", "immediate", "-w", "stop", check=False)
+        self.start()
+
+    def stop(self) -> None:
+        self._ctl("-m", "immediate", "-w", "stop", check=False)
+
+
+class Daemon:
+    """One restartable child process in its own process group."""
+
+    def __init__(self, name: str, args: list[str], log_path: Path, port: int | None = None):
+        self.name, self.args, self.log_path, self.port = name, args, log_path, port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            stdout=self.log_path.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if self.port:
+            wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: a crash, nothing cleaned up."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def children(self) -> list[int]:
+        if not self.proc:
+            return []
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(p) for p in out.split()]
+
+
+class Stack:
+    def __init__(self, workdir: Path, base_port: int):
+        self.workdir = workdir
+        self.pg = Postgres(workdir, base_port)
+        redis_dir = workdir / "redis"
+        redis_dir.mkdir()
+        self.redis_port = base_port + 1
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis = Daemon(
+            "redis",
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port)]
+            + ["--dir", str(redis_dir), "--save", "", "--appendonly", "yes"]
+            + ["--appendfsync", "always"],
+            workdir / "redis.log",
+            self.redis_port,
+        )
+        self.smtp_port = base_port + 2
+        self.sink_file = workdir / "sink.jsonl"
+        self.sink = Daemon(
+            "sink",
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.chaos.sink",
+                str(self.smtp_port),
+                str(self.sink_file),
+            ],
+            workdir / "sink.log",
+            self.smtp_port,
+        )
+        self.web_port = base_port + 3
+        self.web = Daemon(
+            "gunicorn",
+            [str(BIN / "gunicorn"), "kamen_portal.wsgi", "-w", "2", "-b"]
+            + [f"127.0.0.1:{self.web_port}", "--log-level", "warning", "--timeout", "60"],
+            workdir / "gunicorn.log",
+            self.web_port,
+        )
+        celery = [str(BIN / "celery"), "-A", "kamen_portal"]
+        self.workers = {
+            name: Daemon(
+                f"worker-{name}",
+                celery
+                + ["worker", "-Q", queues, "-n", f"{name}@chaos", "--loglevel=WARNING"]
+                + ["--without-gossip", "--without-mingle"]
+                + (["--pool=prefork", "-c", "2"] if name == "bulk" else ["--pool=solo"]),
+                workdir / f"worker-{name}.log",
+            )
+            for name, queues in WORKER_QUEUES.items()
+        }
+        self.beat = Daemon(
+            "beat",
+            celery + ["beat", "--loglevel=WARNING", "-s", str(workdir / "beat-schedule")],
+            workdir / "beat.log",
+        )
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.pg.url,
+            "REDIS_URL": self.redis_url,
+            "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+            "MEDIA_ROOT": str(self.workdir / "media"),
+        }
+
+    def start_data(self) -> None:
+        log(f"chaos: PostgreSQL on {self.pg.port}, Redis (AOF, fsync always) on {self.redis_port}")
+        self.pg.init()
+        self.redis.start()
+        self.sink.start()
+
+    def start_app(self) -> None:
+        log(f"chaos: gunicorn on {self.web_port}, workers {WORKER_QUEUES}, beat")
+        self.web.start()
+        for worker in self.workers.values():
+            worker.start()
+        self.beat.start()
+
+    def stop_all(self) -> None:
+        for daemon in [self.beat, *self.workers.values(), self.web, self.sink, self.redis]:
+            try:
+                daemon.stop()
+            except Exception as exc:  # noqa: BLE001 - shut down as much as we can
+                log(f"chaos: stopping {daemon.name}: {exc!r}")
+        self.pg.stop()
