@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         drop_members = members[DROP_NODE * plan.members_per_node :]
         threads = [
             LoadGenerator(plan, shared, stack.web_port, nodes, numbers),
-            Faults(plan, shared, stack),
+            Faults(plan, shared, stack, nodes[0][1]),
             Appeals(plan, shared, drop_members, nodes[DROP_NODE][0], staff),
         ]
         log(
@@ -115,11 +115,15 @@ def main(argv=None) -> int:
         # retries back off; check until the model holds or time is up.
         settle_from = time.monotonic()
         problems, figures = [], {}
+        final = False
         while True:
             from django.db import close_old_connections
 
             close_old_connections()
+            # verify_ledger (a subprocess, seconds) only once the rest holds.
+            final = final or time.monotonic() - settle_from > plan.settle_s
             problems, figures = discrepancies(
+                verify=final,
                 plan=plan,
                 model=model,
                 e0=shared.e0,
@@ -130,8 +134,11 @@ def main(argv=None) -> int:
                 store=get_store(),
             )
             problems = shared.problems + problems
-            if not problems or time.monotonic() - settle_from > plan.settle_s:
+            if final:
                 break
+            if not problems:
+                final = True
+                continue
             log(f"chaos: settling, {len(problems)} open ({problems[0][:160]})")
             time.sleep(10)
         settle_s = time.monotonic() - settle_from

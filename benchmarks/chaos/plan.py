@@ -57,7 +57,7 @@ class Plan:
 def make_plan(*, quick: bool, seed: int) -> Plan:
     rng = random.Random(seed)
     plan = Plan(
-        rounds=60 if quick else 170,
+        rounds=60 if quick else 150,
         members_per_node=30 if quick else 100,
         faults_per_kind=1 if quick else 10,
         smtp_down_s=15.0 if quick else 30.0,

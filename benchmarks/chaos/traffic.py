@@ -147,6 +147,13 @@ class Appeals(threading.Thread):
         self.decided = 0
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - a discrepancy, not a silent thread death
+            self.shared.problems.append(f"appeals stopped: {exc!r}")
+            raise
+
+    def _run(self) -> None:
         from django.utils import timezone
 
         from appeals.evidence import clean_screenshot
@@ -204,9 +211,9 @@ class Faults(threading.Thread):
     payout message, kill -9 a gunicorn worker while a request is in flight,
     crash-restart Redis and PostgreSQL, take the SMTP sink down."""
 
-    def __init__(self, plan: Plan, shared: Shared, stack: Stack):
+    def __init__(self, plan: Plan, shared: Shared, stack: Stack, token: str):
         super().__init__(daemon=True, name="faults")
-        self.plan, self.shared, self.stack = plan, shared, stack
+        self.plan, self.shared, self.stack, self.token = plan, shared, stack, token
         self.rng = random.Random(plan.seed + 1)
         self.done: dict[str, int] = {}
         self.notes: dict[str, int] = {"mid_payout": 0, "mid_request": 0}
@@ -251,13 +258,16 @@ class Faults(threading.Thread):
     def kill_web_worker(self) -> None:
         """Open a request and send half its body, so a sync worker sits inside
         it; kill -9 a worker at random until it is the one holding ours (our
-        connection drops). The load generator's own requests die too."""
+        connection drops). A real node token, so the view is reached and
+        blocks reading the body; the body never completes, so it is refused
+        whole (400) if its worker survives. The load generator's own requests
+        die too, and are re-sent."""
         for _attempt in range(20):
             sock = socket.create_connection(("127.0.0.1", self.stack.web_port), timeout=5)
             try:
                 sock.sendall(
                     f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    "Authorization: Bearer kn_not_a_token\r\n"
+                    f"Authorization: Bearer {self.token}\r\n"
                     "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode()
                 )
                 time.sleep(0.3)  # a worker has accepted it and waits for the rest
