@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -54,8 +55,13 @@ def _seed(plan, now):
     return nodes, members, staff
 
 
+def _raise_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # every `finally` runs: all servers stopped
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
     plan = make_plan(quick=args.quick, seed=args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="kamen-chaos-"))
     os.chmod(workdir, 0o755)
@@ -75,7 +81,7 @@ def main(argv=None) -> int:
         from compensation.store import get_store
 
         from .check import discrepancies
-        from .traffic import Appeals, Faults, LoadGenerator, Shared
+        from .traffic import Appeals, Faults, LoadGenerator, Shared, Supervisor
 
         nodes, members, staff = _seed(plan, timezone.now())
         initial = [m.expires_at for m in members]
@@ -105,6 +111,8 @@ def main(argv=None) -> int:
             f"{sum(len(v) for v in plan.outages.values())} outages, {len(plan.drops)} drops, "
             f"{len(plan.appeals)} appeals, {len(plan.faults)} faults"
         )
+        supervisor = Supervisor(shared, stack)
+        supervisor.start()
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -142,6 +150,7 @@ def main(argv=None) -> int:
             log(f"chaos: settling, {len(problems)} open ({problems[0][:160]})")
             time.sleep(10)
         settle_s = time.monotonic() - settle_from
+        shared.stop.set()
         for line in problems[:40]:
             log(f"chaos: DISCREPANCY {line}")
         missing = [k for k in FAULT_KINDS if faults.done.get(k, 0) < plan.faults_per_kind]
@@ -171,6 +180,9 @@ def main(argv=None) -> int:
                     "worker_kills_holding_a_payout_message": faults.notes["mid_payout"],
                     "web_worker_kills_that_cut_a_request": faults.notes["mid_request"],
                 },
+                # Application processes that exited on their own and were
+                # started again, as systemd would (see README).
+                "supervisor_restarts": dict(stack.restarts),
                 "heartbeats_accepted": shared.accepted,
                 "requests_failed_and_resent": shared.request_errors,
                 **figures,

@@ -11,10 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
-from ..harness import BIN, ROOT, log
+from ..harness import BIN, ROOT, _read_stat, log, process_tree
 
 PGBIN = Path(
     os.environ.get("PGBIN")
@@ -137,17 +139,22 @@ class Daemon:
                 self.kill()
 
     def children(self) -> list[int]:
+        """Direct children (gunicorn's workers), from /proc."""
         if not self.proc:
             return []
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
-        ).stdout
-        return [int(p) for p in out.split()]
+        return [
+            p for p in process_tree(self.proc.pid) if (_read_stat(p) or ("", 0))[1] == self.proc.pid
+        ]
 
 
 class Stack:
     def __init__(self, workdir: Path, base_port: int):
         self.workdir = workdir
+        # Held by whoever kills or restarts an application process (faults,
+        # the supervisor), so they never both start one.
+        self.lock = threading.RLock()
+        self.restarts: Counter = Counter()
+        self.stopping = False
         self.pg = Postgres(workdir, base_port)
         redis_dir = workdir / "redis"
         redis_dir.mkdir()
@@ -222,7 +229,24 @@ class Stack:
             worker.start()
         self.beat.start()
 
+    def supervised(self) -> list[Daemon]:
+        return [self.web, *self.workers.values(), self.beat]
+
+    def supervise(self) -> None:
+        """What systemd's Restart= does in production (docs/deployment.md
+        section 6): start again any application process that exited."""
+        with self.lock:
+            if self.stopping:
+                return
+            for daemon in self.supervised():
+                if daemon.proc is not None and daemon.proc.poll() is not None:
+                    self.restarts[daemon.name] += 1
+                    log(f"chaos: {daemon.name} exited ({daemon.proc.returncode}); restarting it")
+                    daemon.start()
+
     def stop_all(self) -> None:
+        with self.lock:
+            self.stopping = True
         for daemon in [self.beat, *self.workers.values(), self.web, self.sink, self.redis]:
             try:
                 daemon.stop()

@@ -3,6 +3,7 @@ the appeal filer and decider, and the fault injector."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -206,6 +207,20 @@ class Appeals(threading.Thread):
         log(f"chaos: {self.decided} appeals filed and approved")
 
 
+class Supervisor(threading.Thread):
+    def __init__(self, shared: Shared, stack: Stack):
+        super().__init__(daemon=True, name="supervisor")
+        self.shared, self.stack = shared, stack
+
+    def run(self) -> None:
+        while not self.shared.stop.is_set():
+            try:
+                self.stack.supervise()
+            except Exception as exc:  # noqa: BLE001 - keep supervising
+                log(f"chaos: supervisor: {exc!r}")
+            time.sleep(1.0)
+
+
 class Faults(threading.Thread):
     """At the planned moments: kill -9 the bulk worker while it holds a
     payout message, kill -9 a gunicorn worker while a request is in flight,
@@ -251,9 +266,10 @@ class Faults(threading.Thread):
         if self._payout_in_hand():
             self.notes["mid_payout"] += 1
         worker = self.stack.workers["bulk"]
-        worker.kill()
-        time.sleep(1.0)
-        worker.start()
+        with self.stack.lock:
+            worker.kill()
+            time.sleep(1.0)
+            worker.start()
 
     def kill_web_worker(self) -> None:
         """Open a request and send half its body, so a sync worker sits inside
@@ -275,7 +291,8 @@ class Faults(threading.Thread):
                 if not workers:
                     time.sleep(1.0)
                     continue
-                os.kill(self.rng.choice(workers), signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.rng.choice(workers), signal.SIGKILL)
                 sock.settimeout(2.0)
                 try:
                     dropped = sock.recv(1) == b""
@@ -302,6 +319,8 @@ class Faults(threading.Thread):
 
         def back() -> None:
             with self.sink_lock:
+                if self.stack.stopping:
+                    return
                 if self.stack.sink.proc.poll() is not None:  # overlapping windows
                     self.stack.sink.start()
 
