@@ -235,7 +235,8 @@ def main(argv=None) -> int:
             },
             "targets": [harness.target("problems", len(problems), below=1)],
         }
-        ctx = Context(Services(pg.url, "", own=True), args.quick, workdir, args.out)
+        redis_url = f"redis://127.0.0.1:{args.base_port + 1}/0"
+        ctx = Context(Services(pg.url, redis_url, own=True), args.quick, workdir, args.out)
         path = harness.write_result(ctx, "restore-drill", result)
         log(
             f"drill: dump {dump_s:.1f} s ({dump.stat().st_size / 1e6:.1f} MB), restore "

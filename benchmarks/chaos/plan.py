@@ -57,11 +57,11 @@ class Plan:
 def make_plan(*, quick: bool, seed: int) -> Plan:
     rng = random.Random(seed)
     plan = Plan(
-        rounds=60 if quick else 150,
+        rounds=60 if quick else 130,
         members_per_node=30 if quick else 100,
         faults_per_kind=1 if quick else 10,
         smtp_down_s=15.0 if quick else 30.0,
-        settle_s=240.0 if quick else 300.0,
+        settle_s=240.0 if quick else 240.0,
         seed=seed,
     )
     incidents = 2 if quick else 10

@@ -207,6 +207,27 @@ class Appeals(threading.Thread):
         log(f"chaos: {self.decided} appeals filed and approved")
 
 
+def _socket_owner(client_port: int, server_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the server side of our loopback connection
+    (from /proc/net/tcp and each process's open sockets)."""
+    wanted = f"0100007F:{server_port:04X} 0100007F:{client_port:04X}"
+    inode = None
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and f"{fields[1]} {fields[2]}" == wanted:
+                inode = fields[9]
+    if inode is None:
+        return None
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                        return pid
+    return None
+
+
 class Supervisor(threading.Thread):
     def __init__(self, shared: Shared, stack: Stack):
         super().__init__(daemon=True, name="supervisor")
@@ -291,8 +312,9 @@ class Faults(threading.Thread):
                 if not workers:
                     time.sleep(1.0)
                     continue
+                holder = _socket_owner(sock.getsockname()[1], self.stack.web_port, workers)
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.rng.choice(workers), signal.SIGKILL)
+                    os.kill(holder or self.rng.choice(workers), signal.SIGKILL)
                 sock.settimeout(2.0)
                 try:
                     dropped = sock.recv(1) == b""

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -146,18 +147,29 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
     return True
 
 
+def _retry_overdue(attempts: int) -> timedelta:
+    """Past this age a notification that failed ``attempts`` times should
+    have been retried long ago: twice the longest back-off it can have
+    waited, plus RELAY_AFTER."""
+    waited = sum(min(30 * 2 ** (n - 1), 3600) for n in range(1, attempts + 1))
+    return RELAY_AFTER + timedelta(seconds=2 * waited)
+
+
 def notification_relay(*, now: datetime, limit: int = 5000) -> int:
     """The outbox relay: re-enqueue emails whose enqueue was lost (broker down
-    at commit) and reclaim those a dead worker left "sending"."""
+    at commit) or whose retry was lost (a countdown task waits in the worker
+    that took it; if that worker dies, the broker returns the message only
+    after its visibility timeout, hours later: found by the fault campaign),
+    and reclaim those a dead worker left "sending". Enqueuing one twice is
+    harmless: sending claims the row first."""
     Notification.objects.filter(
         email_status=EmailStatus.SENDING, email_claimed_at__lt=now - SENDING_LEASE
     ).update(email_status=EmailStatus.PENDING, email_claimed_at=None)
+    due = Q(email_attempts=0, created_at__lt=now - RELAY_AFTER)
+    for attempts in range(1, MAX_EMAIL_ATTEMPTS):
+        due |= Q(email_attempts=attempts, created_at__lt=now - _retry_overdue(attempts))
     ids = list(
-        Notification.objects.filter(
-            email_status=EmailStatus.PENDING,
-            email_attempts=0,
-            created_at__lt=now - RELAY_AFTER,
-        )
+        Notification.objects.filter(due, email_status=EmailStatus.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -226,3 +226,27 @@ def test_relay_sends_what_was_never_enqueued_and_reclaims_dead_workers_claims(
     assert Notification.objects.get(pk=claimed.pk).email_status == EmailStatus.SENT
     assert Notification.objects.get(pk=stuck.pk).email_status == EmailStatus.SENT
     assert len(mail.outbox) == 2
+
+
+def test_relay_resends_a_failed_email_whose_retry_was_lost():
+    """A failed send is retried by a countdown task; if the worker holding
+    that task dies, the broker only returns it hours later. The relay sends
+    it once the retry is clearly overdue, not before."""
+    from kamen_portal.celery import app
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="retry-lost"))
+    row = Notification.objects.get()
+    # The first attempt failed (SMTP down); its retry message was lost.
+    Notification.objects.filter(pk=row.pk).update(email_attempts=1, email_error="refused")
+    now = timezone.now()
+    app.conf.task_always_eager = True
+    try:
+        assert notification_relay(now=now + timedelta(seconds=90)) == 0  # may still come
+        assert notification_relay(now=now + timedelta(minutes=3)) == 1
+    finally:
+        app.conf.task_always_eager = False
+    row.refresh_from_db()
+    assert row.email_status == EmailStatus.SENT
+    assert row.email_attempts == 2
+    assert len(mail.outbox) == 1
