@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send.
 SENDING_LEASE = timedelta(minutes=10)
+# How long the outcome of a send is retried against a database that went away
+# (a PostgreSQL restart takes seconds).
+RECORD_FOR = timedelta(seconds=60)
 # Pending this long without being sent: the enqueue after commit was lost.
 RELAY_AFTER = timedelta(minutes=1)
 UNSUBSCRIBE_SALT = "kamen.notifications.unsubscribe"
@@ -123,7 +127,8 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
     except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded
         attempts = notification.email_attempts + 1
         failed = attempts >= MAX_EMAIL_ATTEMPTS
-        Notification.objects.filter(pk=notification_id).update(
+        _record(
+            notification_id,
             email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
             email_attempts=attempts,
             email_error=f"{type(exc).__name__}: {exc}"[:300],
@@ -138,13 +143,31 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
         if failed:
             return False
         raise TransientEmailError(backoff_seconds(attempts)) from exc
-    with transaction.atomic():
-        Notification.objects.filter(pk=notification_id).update(
-            email_status=EmailStatus.SENT,
-            emailed_at=now,
-            email_attempts=notification.email_attempts + 1,
-        )
+    _record(
+        notification_id,
+        email_status=EmailStatus.SENT,
+        emailed_at=now,
+        email_attempts=notification.email_attempts + 1,
+    )
     return True
+
+
+def _record(notification_id: int, **fields) -> None:
+    """Record what a send did. Once the SMTP server has answered, losing the
+    answer to a database restart would leave the row "sending", and after
+    the lease a delivered e-mail would go out again: so the update is retried
+    for up to RECORD_FOR (outside a transaction only; inside one the caller's
+    transaction is lost anyway)."""
+    deadline = time.monotonic() + RECORD_FOR.total_seconds()
+    while True:
+        try:
+            Notification.objects.filter(pk=notification_id).update(**fields)
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            connection.close()  # the next try connects afresh
+            time.sleep(1.0)
 
 
 def _retry_overdue(attempts: int) -> timedelta:
