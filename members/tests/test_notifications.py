@@ -250,3 +250,35 @@ def test_relay_resends_a_failed_email_whose_retry_was_lost():
     assert row.email_status == EmailStatus.SENT
     assert row.email_attempts == 2
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivered_email_is_recorded_across_a_database_restart(monkeypatch):
+    """The SMTP server took the message; the database was restarting when
+    the outcome was written. The write is retried, so the row says "sent"
+    (not "sending", which the relay would re-send after the lease)."""
+    from django.db.models import QuerySet
+    from django.db.utils import OperationalError
+
+    from members.services import delivery
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="restart"))  # no test transaction: sent at once
+    row = Notification.objects.get()
+    Notification.objects.filter(pk=row.pk).update(email_status=EmailStatus.PENDING)
+    mail.outbox.clear()
+    real_update, failures = QuerySet.update, []
+
+    def flaky_update(self, **fields):
+        if fields.get("email_status") == EmailStatus.SENT and not failures:
+            failures.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_update(self, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", flaky_update)
+    monkeypatch.setattr(delivery.time, "sleep", lambda s: None)
+    assert delivery.notification_email_send(notification_id=row.pk, now=timezone.now())
+    row.refresh_from_db()
+    assert failures == [1]
+    assert row.email_status == EmailStatus.SENT
+    assert len(mail.outbox) == 1
