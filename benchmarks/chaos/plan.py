@@ -61,7 +61,7 @@ def make_plan(*, quick: bool, seed: int) -> Plan:
         members_per_node=30 if quick else 100,
         faults_per_kind=1 if quick else 10,
         smtp_down_s=15.0 if quick else 20.0,
-        settle_s=240.0 if quick else 240.0,
+        settle_s=240.0 if quick else 300.0,
         seed=seed,
     )
     incidents = 2 if quick else 10

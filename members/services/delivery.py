@@ -172,10 +172,10 @@ def _record(notification_id: int, **fields) -> None:
 
 def _retry_overdue(attempts: int) -> timedelta:
     """Past this age a notification that failed ``attempts`` times should
-    have been retried long ago: twice the longest back-off it can have
-    waited, plus RELAY_AFTER."""
+    have been retried already: the longest back-offs it can have waited, plus
+    RELAY_AFTER. Relaying one early costs at most an extra attempt."""
     waited = sum(min(30 * 2 ** (n - 1), 3600) for n in range(1, attempts + 1))
-    return RELAY_AFTER + timedelta(seconds=2 * waited)
+    return RELAY_AFTER + timedelta(seconds=waited)
 
 
 def notification_relay(*, now: datetime, limit: int = 5000) -> int:
