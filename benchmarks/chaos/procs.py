@@ -113,16 +113,30 @@ class Daemon:
         self.name, self.args, self.log_path, self.port = name, args, log_path, port
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.args,
-            cwd=ROOT,
-            stdout=self.log_path.open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if self.port:
-            wait_port(self.port)
+    def start(self, timeout: float = 90.0) -> None:
+        """Start and, for a server, wait until it listens. A server that exits
+        at once is started again: our ports lie in Linux's ephemeral range, so
+        a short-lived client connection may hold the port for a moment."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.proc = subprocess.Popen(
+                self.args,
+                cwd=ROOT,
+                stdout=self.log_path.open("a"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            if not self.port:
+                return
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return
+                except OSError:
+                    time.sleep(0.1)
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{self.name} is not listening on {self.port}")
+            time.sleep(1.0)  # it exited: try again
 
     def kill(self) -> None:
         """SIGKILL to the whole group: a crash, nothing cleaned up."""
