@@ -161,18 +161,35 @@ class Daemon:
         ]
 
 
+def free_ports(base: int, count: int) -> list[int]:
+    """``count`` ports from ``base`` up that nothing holds now (our range lies
+    in Linux's ephemeral range: a long-lived client connection elsewhere may
+    sit on one of them)."""
+    found: list[int] = []
+    port = base
+    while len(found) < count:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                found.append(port)
+            except OSError:
+                pass
+        port += 1
+    return found
+
+
 class Stack:
     def __init__(self, workdir: Path, base_port: int):
+        pg_port, self.redis_port, self.smtp_port, self.web_port = free_ports(base_port, 4)
         self.workdir = workdir
         # Held by whoever kills or restarts an application process (faults,
         # the supervisor), so they never both start one.
         self.lock = threading.RLock()
         self.restarts: Counter = Counter()
         self.stopping = False
-        self.pg = Postgres(workdir, base_port)
+        self.pg = Postgres(workdir, pg_port)
         redis_dir = workdir / "redis"
         redis_dir.mkdir()
-        self.redis_port = base_port + 1
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.redis = Daemon(
             "redis",
@@ -182,7 +199,6 @@ class Stack:
             workdir / "redis.log",
             self.redis_port,
         )
-        self.smtp_port = base_port + 2
         self.sink_file = workdir / "sink.jsonl"
         self.sink = Daemon(
             "sink",
@@ -196,7 +212,6 @@ class Stack:
             workdir / "sink.log",
             self.smtp_port,
         )
-        self.web_port = base_port + 3
         self.web = Daemon(
             "gunicorn",
             [str(BIN / "gunicorn"), "kamen_portal.wsgi", "-w", "2", "-b"]
