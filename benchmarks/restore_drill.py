@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import harness
-from .chaos.procs import PGBIN, Daemon, Postgres, _as_postgres
+from .chaos.procs import PGBIN, Daemon, Postgres, _as_postgres, free_ports
 from .harness import Context, Services, configure_environment, log, migrate
 
 
@@ -98,22 +98,21 @@ def main(argv=None) -> int:
     warm_rounds = 10 if args.quick else 40
     workdir = Path(tempfile.mkdtemp(prefix="kamen-drill-"))
     os.chmod(workdir, 0o755)
-    pg = Postgres(workdir, args.base_port)
+    pg_port, redis_port = free_ports(args.base_port, 2)
+    pg = Postgres(workdir, pg_port)
     (workdir / "redis").mkdir()
     redis = Daemon(
         "redis",
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(args.base_port + 1)]
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port)]
         + ["--dir", str(workdir / "redis"), "--save", "", "--appendonly", "no"],
         workdir / "redis.log",
-        args.base_port + 1,
+        redis_port,
     )
     ok = False
     try:
         pg.init()
         redis.start()
-        configure_environment(
-            Services(pg.url, f"redis://127.0.0.1:{args.base_port + 1}/0", own=True)
-        )
+        configure_environment(Services(pg.url, f"redis://127.0.0.1:{redis_port}/0", own=True))
         migrate()
         import django
 
@@ -235,7 +234,7 @@ def main(argv=None) -> int:
             },
             "targets": [harness.target("problems", len(problems), below=1)],
         }
-        redis_url = f"redis://127.0.0.1:{args.base_port + 1}/0"
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
         ctx = Context(Services(pg.url, redis_url, own=True), args.quick, workdir, args.out)
         path = harness.write_result(ctx, "restore-drill", result)
         log(
