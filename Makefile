@@ -51,7 +51,7 @@ bench: install-dev compilemessages
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # The fault campaign: own PostgreSQL, Redis (AOF), SMTP sink, gunicorn, two
-# workers and beat on loopback ports 58100-58103; ten faults of each kind;
+# workers and beat on free loopback ports from 58100; ten faults of each kind;
 # fails on any discrepancy with the model (README "Fault campaign").
 chaos: install-dev compilemessages
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
@@ -61,7 +61,7 @@ chaos-quick: install-dev compilemessages
 	$(PY) -m benchmarks.chaos --quick $(CHAOS_ARGS)
 
 # pg_dump during traffic, restore into a fresh database, verify the copy
-# (docs/deployment.md "Backups and the restore drill"). Ports 58200-58201.
+# (docs/deployment.md "The restore drill"). Free ports from 58200.
 restore-drill: install-dev compilemessages
 	$(PY) -m benchmarks.restore_drill $(DRILL_ARGS)
 
