@@ -121,7 +121,14 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
     ).update(email_status=EmailStatus.SENDING, email_claimed_at=now)
     if claimed != 1:
         return False
-    notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+    try:
+        notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+    except (OperationalError, InterfaceError):
+        # The database went away right after the claim: nothing was sent, so
+        # give the row back (the relay sends it within minutes) instead of
+        # leaving it "sending" for the whole lease.
+        _record(notification_id, email_status=EmailStatus.PENDING, email_claimed_at=None)
+        raise
     try:
         _email_for(notification).send()
     except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded

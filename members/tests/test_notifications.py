@@ -282,3 +282,30 @@ def test_a_delivered_email_is_recorded_across_a_database_restart(monkeypatch):
     assert failures == [1]
     assert row.email_status == EmailStatus.SENT
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_is_given_back_when_the_database_goes_away_before_sending(monkeypatch):
+    from django.db.models import QuerySet
+    from django.db.utils import OperationalError
+
+    from members.services import delivery
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="gone"))
+    row = Notification.objects.get()
+    Notification.objects.filter(pk=row.pk).update(email_status=EmailStatus.PENDING)
+    mail.outbox.clear()
+    real_get = QuerySet.get
+
+    def gone(self, *args, **kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(QuerySet, "get", gone)
+    monkeypatch.setattr(delivery.time, "sleep", lambda s: None)
+    with pytest.raises(OperationalError):
+        delivery.notification_email_send(notification_id=row.pk, now=timezone.now())
+    monkeypatch.setattr(QuerySet, "get", real_get)
+    row.refresh_from_db()
+    assert row.email_status == EmailStatus.PENDING  # not "sending" for the lease
+    assert mail.outbox == []
