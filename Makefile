@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PORT   ?= 8000
 
-.PHONY: run test test-fast bench lint format messages compilemessages migrate seed install install-dev clean
+.PHONY: run test test-fast bench chaos chaos-quick restore-drill lint format messages compilemessages migrate seed install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,21 @@ test-fast: install-dev compilemessages
 
 bench: install-dev compilemessages
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# The fault campaign: own PostgreSQL, Redis (AOF), SMTP sink, gunicorn, two
+# workers and beat on free loopback ports from 58100; ten faults of each kind;
+# fails on any discrepancy with the model (README "Fault campaign").
+chaos: install-dev compilemessages
+	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
+
+# The CI version: one fault of each kind, a shorter scenario.
+chaos-quick: install-dev compilemessages
+	$(PY) -m benchmarks.chaos --quick $(CHAOS_ARGS)
+
+# pg_dump during traffic, restore into a fresh database, verify the copy
+# (docs/deployment.md "The restore drill"). Free ports from 58200.
+restore-drill: install-dev compilemessages
+	$(PY) -m benchmarks.restore_drill $(DRILL_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -38,6 +38,11 @@ from .harness import (
 
 PATH = "/api/v1/heartbeats/"
 TARGET_HEARTBEATS_PER_S = 20_000
+# Against what one redis-py process can pipeline on the same cores in the
+# same run (the cost floor of putting a beat into Redis at all).
+TARGET_RATIO_TO_ZADD = 0.5
+TARGET_P99_MS = 100.0
+ZADD_SECONDS = 5.0
 
 
 def params_for(args) -> dict:
@@ -149,6 +154,50 @@ def _client(index, nodes, port, batch, limit, base, ready, go, clock, results) -
     )
 
 
+# --- the baseline: one redis-py process, pipelined ZADD --------------------------------
+
+
+def _zadd_client(redis_url, numbers, batch, seconds, results) -> None:
+    """One ZADD per heartbeat (the member's session, scored by time), ``batch``
+    per pipelined round trip, for ``seconds``: the rate is heartbeats/s."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = [f"bench:zadd:n{i}" for i in range(8)]
+    members = [f"{no}|s-{no}" for no in numbers]
+    done = 0
+    score = 1_700_000_000_000_000
+    started = time.monotonic()
+    stop_at = started + seconds
+    while time.monotonic() < stop_at:
+        for start in range(0, len(members), batch):
+            pipe = client.pipeline(transaction=False)
+            key = keys[(start // batch) % len(keys)]
+            for member in members[start : start + batch]:
+                score += 1
+                pipe.zadd(key, {member: score})
+            pipe.execute()
+            done += len(members[start : start + batch])
+            if time.monotonic() >= stop_at:
+                break
+    elapsed = time.monotonic() - started
+    client.delete(*keys)
+    client.close()
+    results.put(done / elapsed)
+
+
+def zadd_rate(redis_url: str, numbers: list[str], *, batch: int, seconds: float) -> float:
+    mp = multiprocessing.get_context("fork")
+    results = mp.Queue()
+    proc = mp.Process(
+        target=_zadd_client, args=(redis_url, numbers, batch, seconds, results), daemon=True
+    )
+    proc.start()
+    rate = results.get(timeout=seconds + 120)
+    proc.join(timeout=10)
+    return rate
+
+
 # --- server ----------------------------------------------------------------------------
 
 
@@ -199,6 +248,14 @@ def run(ctx: Context, params: dict, members) -> dict:
     per_node = [(token, numbers[i :: params["nodes"]]) for i, (_node, token) in enumerate(nodes)]
     clients = min(params["clients"], params["nodes"])
     plans = [per_node[c::clients] for c in range(clients)]
+
+    # The baseline before and after the HTTP run (other load on the machine
+    # moves both); the ratio is taken against the higher of the two.
+    connections.close_all()
+    zadd_before = zadd_rate(
+        ctx.services.redis_url, numbers, batch=params["batch_size"], seconds=ZADD_SECONDS
+    )
+    log(f"ingest: redis-py pipelined ZADD, one process: {zadd_before:,.0f}/s")
 
     port = free_port()
     log_path = ctx.workdir / "gunicorn.log"
@@ -271,6 +328,10 @@ def run(ctx: Context, params: dict, members) -> dict:
                 proc.terminate()
         stop_process(server)
 
+    zadd_after = zadd_rate(
+        ctx.services.redis_url, numbers, batch=params["batch_size"], seconds=ZADD_SECONDS
+    )
+    log(f"ingest: redis-py pipelined ZADD after the run: {zadd_after:,.0f}/s")
     failed = [o for o in outcomes if "error" in o]
     if failed:
         raise RuntimeError(f"load generator failed: {failed}")
@@ -284,15 +345,24 @@ def run(ctx: Context, params: dict, members) -> dict:
         log("ingest: errors: " + "; ".join(s for o in outcomes for s in o["error_samples"]))
         log("gunicorn log:\n" + tail(log_path))
 
-    heartbeats_per_s = round(accepted / seconds)
-
     def ms(value):
         return round(value * 1000, 1) if value is not None else None
+
+    heartbeats_per_s = round(accepted / seconds)
+    zadd_per_s = round(max(zadd_before, zadd_after))
+    ratio = round(heartbeats_per_s / zadd_per_s, 3) if zadd_per_s else None
+    p99_ms = ms(percentile(latencies, 99))
 
     return {
         "parameters": params,
         "results": {
             "heartbeats_per_s": heartbeats_per_s,
+            "redis_zadd_pipelined_per_s": {
+                "before": round(zadd_before),
+                "after": round(zadd_after),
+                "used": zadd_per_s,
+            },
+            "ratio_to_zadd": ratio,
             "requests_per_s": round(len(latencies) / seconds, 1),
             "requests_measured": len(latencies),
             "heartbeats_accepted": accepted,
@@ -302,7 +372,7 @@ def run(ctx: Context, params: dict, members) -> dict:
             "latency_ms": {
                 "p50": ms(percentile(latencies, 50)),
                 "p90": ms(percentile(latencies, 90)),
-                "p99": ms(percentile(latencies, 99)),
+                "p99": p99_ms,
                 "max": ms(max(latencies) if latencies else None),
             },
             "clients_ran_out_of_bodies": sum(1 for o in outcomes if o["ran_out_of_bodies"]),
@@ -311,6 +381,8 @@ def run(ctx: Context, params: dict, members) -> dict:
         },
         "targets": [
             target("heartbeats_per_s", heartbeats_per_s, at_least=TARGET_HEARTBEATS_PER_S),
+            target("ratio to one-process pipelined ZADD", ratio, at_least=TARGET_RATIO_TO_ZADD),
+            target("p99 latency ms at batch 500", p99_ms, below=TARGET_P99_MS),
         ],
     }
 
@@ -321,5 +393,6 @@ def summary(result: dict) -> str:
     return (
         f"ingest: {r['heartbeats_per_s']:,} heartbeats/s ({r['requests_per_s']} requests/s of "
         f"{result['parameters']['batch_size']}), latency p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
-        f"errors {r['request_errors']}"
+        f"errors {r['request_errors']}; {r['ratio_to_zadd']} × one-process pipelined ZADD "
+        f"({r['redis_zadd_pipelined_per_s']['used']:,}/s)"
     )

@@ -22,6 +22,15 @@ def compensate_disconnect(disconnect_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def compensate_disconnects(disconnect_ids: list[int]) -> None:
+    """A detection pass's closed disconnects, a chunk per message (thousands
+    in a regional outage). Each is its own transaction, idempotent: a chunk
+    redelivered after a killed worker pays only what is still unpaid."""
+    for disconnect_id in disconnect_ids:
+        disconnect_compensate(disconnect_id=disconnect_id, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
 def pay_incident(incident_id: int) -> None:
     """Split an incident's payout into chunks. Re-running it (after a crash,
     or from the sweeper) plans only what is still unpaid."""

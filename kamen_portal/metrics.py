@@ -4,9 +4,12 @@ of /metrics sees them all. Each update is one or two cache operations."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 PREFIX = "metrics:"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, math.inf)
@@ -21,6 +24,13 @@ GAUGES = {
 }
 
 
+# Inside a request (see ``batched``), counter updates wait here and are sent
+# with the request's latency in one round trip at its end.
+_pending: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "metrics_pending", default=None
+)
+
+
 def _incr(key: str, amount: float = 1) -> None:
     try:
         cache.incr(key, amount)
@@ -30,8 +40,42 @@ def _incr(key: str, amount: float = 1) -> None:
             cache.incr(key, amount)
 
 
+def _incr_all(updates: list[tuple[str, float]]) -> None:
+    """Several counters at once: one pipelined round trip on Redis (INCRBY
+    creates a missing key; Django's Redis cache stores ints as plain
+    integers), two cache calls per counter elsewhere. Profiled: per-counter
+    EXISTS + INCRBY was 8 of a heartbeat request's 11 Redis round trips."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache) and all(type(a) is int for _k, a in updates):
+        # The backend's own client (a private attribute: Django's cache API
+        # has no pipeline).
+        client = backend._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        for key, amount in updates:
+            pipe.incrby(backend.make_and_validate_key(key), amount)
+        pipe.execute()
+        return
+    for key, amount in updates:
+        _incr(key, amount)
+
+
+@contextlib.contextmanager
+def batched():
+    """Collect the counter updates made inside the block; ``flush`` sends them."""
+    token = _pending.set([])
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+
+
 def incr(name: str, amount: float = 1) -> None:
-    if amount:
+    if not amount:
+        return
+    pending = _pending.get()
+    if pending is not None:
+        pending.append((PREFIX + name, amount))
+    else:
         _incr(PREFIX + name, amount)
 
 
@@ -43,9 +87,16 @@ def observe_request(seconds: float) -> None:
     """Request latency histogram: increment the first bucket it fits and the
     totals (cumulative buckets are computed when scraped)."""
     bucket = next(b for b in LATENCY_BUCKETS if seconds <= b)
-    _incr(f"{PREFIX}latency:{bucket}")
-    _incr(f"{PREFIX}latency:count")
-    _incr(f"{PREFIX}latency:sum_ms", int(seconds * 1000))
+    updates = [
+        (f"{PREFIX}latency:{bucket}", 1),
+        (f"{PREFIX}latency:count", 1),
+        (f"{PREFIX}latency:sum_ms", int(seconds * 1000)),
+    ]
+    pending = _pending.get()
+    if pending:
+        updates.extend(pending)
+        pending.clear()
+    _incr_all(updates)
 
 
 Sample = float | list[tuple[dict[str, str], float]]

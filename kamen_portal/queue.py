@@ -53,3 +53,33 @@ def enqueue_now(task: str, *args, **kwargs) -> None:
     outside any transaction that could roll back). Broker errors propagate:
     the sweeper's own schedule is the retry."""
     task_named(task).apply_async(args=args, kwargs=kwargs, retry=False)
+
+
+def enqueue_many_on_commit(task: str, arg_lists, *, using: str | None = None) -> None:
+    """``enqueue_on_commit`` for many calls of one task (a detection pass
+    closing thousands of disconnects): after commit, all sent over one broker
+    connection. A broker failure part-way loses the rest to the sweeper, as
+    one failed ``enqueue_on_commit`` would."""
+    arg_lists = [tuple(args) for args in arg_lists]
+    if not arg_lists:
+        return
+
+    def send() -> None:
+        try:
+            registered = task_named(task)
+            if celery_app.conf.task_always_eager:
+                for args in arg_lists:
+                    registered.apply_async(args=args, retry=False)
+                return
+            with celery_app.producer_or_acquire() as producer:
+                for args in arg_lists:
+                    registered.apply_async(args=args, retry=False, producer=producer)
+        except Exception:  # noqa: BLE001 - any broker failure; the sweeper recovers
+            logger.warning(
+                "Could not enqueue %d × %s; the sweeper will retry them.",
+                len(arg_lists),
+                task,
+                exc_info=True,
+            )
+
+    transaction.on_commit(send, using=using)

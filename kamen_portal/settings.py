@@ -423,6 +423,7 @@ CELERY_TASK_ROUTES = {
     # Payouts: one credit per closed disconnect (thousands after a regional
     # outage), incident payouts and their chunks.
     "compensation.tasks.compensate_disconnect": {"queue": CELERY_QUEUE_PAYOUTS},
+    "compensation.tasks.compensate_disconnects": {"queue": CELERY_QUEUE_PAYOUTS},
     "compensation.tasks.pay_incident": {"queue": CELERY_QUEUE_PAYOUTS},
     "compensation.tasks.pay_incident_chunk": {"queue": CELERY_QUEUE_PAYOUTS},
     # Notifications: recording notices for everyone an incident touched,

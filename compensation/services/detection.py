@@ -31,7 +31,8 @@ from ..models import (
     Outcome,
     PayoutState,
 )
-from ..store import Gap, NodeClock, get_store, split_key
+from ..store import NodeClock, get_store, split_key
+from .gaps import drain_gaps
 from .health import network_health_observe
 from .incidents import (
     WINDOW_KINDS,
@@ -39,14 +40,12 @@ from .incidents import (
     incident_cancel,
     incident_close,
     incident_open_detected,
-    incident_payout_start,
     member_ids_for_keys,
 )
 from .policy import policy_current
 
 logger = logging.getLogger(__name__)
 
-GAP_BATCH = 2000
 # A mass drop: at least this many sessions of a node, and at least this share
 # of its live sessions, falling silent within the same minute.
 MASS_DROP_MIN_SESSIONS = 10
@@ -83,7 +82,7 @@ def _detection_pass(*, now: datetime) -> DetectionReport:
     threshold = timedelta(minutes=policy.threshold_minutes)
     store = get_store()
     report = DetectionReport()
-    _drain_gaps(store, threshold, now, report)
+    drain_gaps(store, threshold, now, report)
     clocks = store.clocks()
     nodes = {n.pk: n for n in Node.objects.filter(pk__in=list(clocks))}
     for node_id, clock in clocks.items():
@@ -96,138 +95,6 @@ def _detection_pass(*, now: datetime) -> DetectionReport:
     _sweep(now, report)
     network_health_observe(store=store, clocks=clocks, threshold=threshold, now=now)
     return report
-
-
-# --- gaps found at ingest ---------------------------------------------------
-
-
-def _drain_gaps(store, threshold: timedelta, now: datetime, report: DetectionReport) -> None:
-    while True:
-        with store.gap_batch(GAP_BATCH) as gaps:
-            if not gaps:
-                return
-            with transaction.atomic():
-                _process_gaps(gaps, threshold, now, report)
-            report.gaps += len(gaps)
-
-
-def _process_gaps(
-    gaps: list[Gap], threshold: timedelta, now: datetime, report: DetectionReport
-) -> None:
-    nodes = {n.pk: n for n in Node.objects.filter(pk__in={g.node_id for g in gaps})}
-    for gap in sorted((g for g in gaps if not g.key), key=lambda g: g.start):
-        node = nodes.get(gap.node_id)
-        if node is not None:
-            _node_gap(node, gap, now, report)
-
-    session_gaps = [g for g in gaps if g.key and g.node_id in nodes]
-    if not session_gaps:
-        return
-    members = member_ids_for_keys([g.key for g in session_gaps])
-    outages = defaultdict(list)
-    for incident in Incident.objects.filter(
-        auto_node_id__in={g.node_id for g in session_gaps},
-        kind=IncidentKind.NODE_SILENT,
-        status__in=[IncidentStatus.OPEN, IncidentStatus.CLOSED],
-        started_at__lte=max(g.start for g in session_gaps) + threshold,
-    ).order_by("-started_at"):
-        outages[incident.auto_node_id].append(incident)
-
-    existing = {
-        (d.node_id, d.member_id, d.session_id, d.started_at): d
-        for d in Disconnect.objects.filter(
-            node_id__in={g.node_id for g in session_gaps},
-            member_id__in=set(members.values()),
-            started_at__in={g.start for g in session_gaps},
-        ).select_related("incident")
-    }
-    touched_mass: set[int] = set()
-    for gap in session_gaps:
-        member_id = members.get(gap.key)
-        if member_id is None:
-            continue
-        session = split_key(gap.key)[1]
-        outage = next(
-            (
-                inc
-                for inc in outages.get(gap.node_id, [])
-                if inc.started_at - threshold <= gap.start
-                and (inc.ended_at is None or gap.start <= inc.ended_at)
-            ),
-            None,
-        )
-        disconnect = existing.get((gap.node_id, member_id, session, gap.start))
-        if disconnect is None:
-            disconnect, created = Disconnect.objects.get_or_create(
-                node_id=gap.node_id,
-                member_id=member_id,
-                session_id=session,
-                started_at=gap.start,
-                defaults={
-                    "ended_at": gap.end,
-                    "status": DisconnectStatus.CLOSED,
-                    "detected_at": now,
-                    "incident": outage,
-                },
-            )
-            if not created and disconnect.status != DisconnectStatus.OPEN:
-                continue  # a replayed gap already recorded
-        if disconnect.status == DisconnectStatus.OPEN or disconnect.ended_at is None:
-            disconnect.status = DisconnectStatus.CLOSED
-            disconnect.ended_at = gap.end
-            if disconnect.incident_id is None and outage is not None:
-                disconnect.incident = outage
-            disconnect.save(update_fields=["status", "ended_at", "incident"])
-        report.disconnects_closed += 1
-        incident = disconnect.incident
-        if incident is not None and incident.kind in WINDOW_KINDS:
-            incident_add_members(incident=incident, member_ids=[member_id])
-            if incident.status == IncidentStatus.CLOSED:
-                # Joined after the payout began: the payout sweep pays them.
-                Incident.objects.filter(pk=incident.pk, payout_state=PayoutState.DONE).update(
-                    payout_state=PayoutState.RUNNING
-                )
-            continue
-        if incident is not None and incident.kind == IncidentKind.MASS_DROP:
-            touched_mass.add(incident.pk)
-        enqueue_on_commit("compensation.tasks.compensate_disconnect", disconnect.pk)
-
-    for incident in Incident.objects.filter(pk__in=touched_mass, status=IncidentStatus.OPEN):
-        if not incident.disconnects.filter(status=DisconnectStatus.OPEN).exists():
-            last = (
-                incident.disconnects.order_by("-ended_at")
-                .values_list("ended_at", flat=True)
-                .first()
-            )
-            incident_close(incident=incident, ended_at=last or now, now=now)
-            report.incidents_closed += 1
-
-
-def _node_gap(node: Node, gap: Gap, now: datetime, report: DetectionReport) -> None:
-    """The node itself sent nothing between ``gap.start`` and ``gap.end``:
-    a real outage, even when we only learn of it from a replay."""
-    open_outage = Incident.objects.filter(
-        auto_node=node, status=IncidentStatus.OPEN, kind=IncidentKind.NODE_SILENT
-    ).first()
-    if open_outage is not None:
-        incident_close(incident=open_outage, ended_at=gap.end, now=now)
-        report.incidents_closed += 1
-        return
-    if Incident.objects.filter(
-        auto_node=node, kind=IncidentKind.NODE_SILENT, started_at=gap.start
-    ).exists():
-        return  # the same gap, replayed
-    incident = incident_open_detected(
-        kind=IncidentKind.NODE_SILENT,
-        node=node,
-        started_at=gap.start,
-        ended_at=gap.end,
-        member_ids=[],
-    )
-    if incident is not None:
-        incident_payout_start(incident=incident)
-        report.incidents_opened += 1
-        report.incidents_closed += 1
 
 
 # --- members who fell silent -------------------------------------------------
@@ -374,7 +241,7 @@ def _node_silence(
         ):
             # The node is back and its events moved on. A real outage would
             # have left a node gap: drain first so we cannot miss it.
-            _drain_gaps(store, threshold, now, report)
+            drain_gaps(store, threshold, now, report)
             incident.refresh_from_db()
             if incident.status == IncidentStatus.OPEN:
                 incident_cancel(incident=incident)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from members.models import MemberProfile
@@ -55,6 +56,25 @@ def _parse_at(raw) -> datetime | None:
     except ValueError:
         return None
     return value
+
+
+def _known_members(numbers: set[str]) -> set[str]:
+    """Which of ``numbers`` are members: one query. On PostgreSQL one array
+    parameter instead of an IN list of 500: building and quoting that list
+    took longer than the query itself (profiled)."""
+    if not numbers:
+        return set()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(MemberProfile._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT member_no FROM {table} WHERE member_no = ANY(%s)",  # noqa: S608
+                [sorted(numbers)],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    return set(
+        MemberProfile.objects.filter(member_no__in=numbers).values_list("member_no", flat=True)
+    )
 
 
 def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
@@ -134,11 +154,7 @@ def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
             continue
         parsed.append((index, member_no, session, at, state == "ended"))
 
-    known = set(
-        MemberProfile.objects.filter(member_no__in={p[1] for p in parsed}).values_list(
-            "member_no", flat=True
-        )
-    )
+    known = _known_members({p[1] for p in parsed})
     beats: list[Beat] = []
     for index, member_no, session, at, ended in parsed:
         if member_no not in known:

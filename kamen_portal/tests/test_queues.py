@@ -22,6 +22,7 @@ BULK_TASKS = (
     "compensation.tasks.pay_incident",
     "compensation.tasks.pay_incident_chunk",
     "compensation.tasks.compensate_disconnect",
+    "compensation.tasks.compensate_disconnects",
     "compensation.tasks.notify_incident",
     "members.tasks.send_notification_emails",
     "members.tasks.send_notification_email",

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -39,6 +41,9 @@ logger = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send.
 SENDING_LEASE = timedelta(minutes=10)
+# How long the outcome of a send is retried against a database that went away
+# (a PostgreSQL restart takes seconds).
+RECORD_FOR = timedelta(seconds=60)
 # Pending this long without being sent: the enqueue after commit was lost.
 RELAY_AFTER = timedelta(minutes=1)
 UNSUBSCRIBE_SALT = "kamen.notifications.unsubscribe"
@@ -116,13 +121,21 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
     ).update(email_status=EmailStatus.SENDING, email_claimed_at=now)
     if claimed != 1:
         return False
-    notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+    try:
+        notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+    except (OperationalError, InterfaceError):
+        # The database went away right after the claim: nothing was sent, so
+        # give the row back (the relay sends it within minutes) instead of
+        # leaving it "sending" for the whole lease.
+        _record(notification_id, email_status=EmailStatus.PENDING, email_claimed_at=None)
+        raise
     try:
         _email_for(notification).send()
     except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded
         attempts = notification.email_attempts + 1
         failed = attempts >= MAX_EMAIL_ATTEMPTS
-        Notification.objects.filter(pk=notification_id).update(
+        _record(
+            notification_id,
             email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
             email_attempts=attempts,
             email_error=f"{type(exc).__name__}: {exc}"[:300],
@@ -137,27 +150,56 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
         if failed:
             return False
         raise TransientEmailError(backoff_seconds(attempts)) from exc
-    with transaction.atomic():
-        Notification.objects.filter(pk=notification_id).update(
-            email_status=EmailStatus.SENT,
-            emailed_at=now,
-            email_attempts=notification.email_attempts + 1,
-        )
+    _record(
+        notification_id,
+        email_status=EmailStatus.SENT,
+        emailed_at=now,
+        email_attempts=notification.email_attempts + 1,
+    )
     return True
+
+
+def _record(notification_id: int, **fields) -> None:
+    """Record what a send did. Once the SMTP server has answered, losing the
+    answer to a database restart would leave the row "sending", and after
+    the lease a delivered e-mail would go out again: so the update is retried
+    for up to RECORD_FOR (outside a transaction only; inside one the caller's
+    transaction is lost anyway)."""
+    deadline = time.monotonic() + RECORD_FOR.total_seconds()
+    while True:
+        try:
+            Notification.objects.filter(pk=notification_id).update(**fields)
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            connection.close()  # the next try connects afresh
+            time.sleep(1.0)
+
+
+def _retry_overdue(attempts: int) -> timedelta:
+    """Past this age a notification that failed ``attempts`` times should
+    have been retried already: the longest back-offs it can have waited, plus
+    RELAY_AFTER. Relaying one early costs at most an extra attempt."""
+    waited = sum(min(30 * 2 ** (n - 1), 3600) for n in range(1, attempts + 1))
+    return RELAY_AFTER + timedelta(seconds=waited)
 
 
 def notification_relay(*, now: datetime, limit: int = 5000) -> int:
     """The outbox relay: re-enqueue emails whose enqueue was lost (broker down
-    at commit) and reclaim those a dead worker left "sending"."""
+    at commit) or whose retry was lost (a countdown task waits in the worker
+    that took it; if that worker dies, the broker returns the message only
+    after its visibility timeout, hours later: found by the fault campaign),
+    and reclaim those a dead worker left "sending". Enqueuing one twice is
+    harmless: sending claims the row first."""
     Notification.objects.filter(
         email_status=EmailStatus.SENDING, email_claimed_at__lt=now - SENDING_LEASE
     ).update(email_status=EmailStatus.PENDING, email_claimed_at=None)
+    due = Q(email_attempts=0, created_at__lt=now - RELAY_AFTER)
+    for attempts in range(1, MAX_EMAIL_ATTEMPTS):
+        due |= Q(email_attempts=attempts, created_at__lt=now - _retry_overdue(attempts))
     ids = list(
-        Notification.objects.filter(
-            email_status=EmailStatus.PENDING,
-            email_attempts=0,
-            created_at__lt=now - RELAY_AFTER,
-        )
+        Notification.objects.filter(due, email_status=EmailStatus.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -244,3 +244,86 @@ def test_inbox_shows_a_notice_in_the_readers_current_language(client):
     english = client.get(reverse("members:inbox")).content.decode()
     assert "Dashboard" in english
     assert row.texts["zh-hans"][0] not in english
+
+
+def test_relay_resends_a_failed_email_whose_retry_was_lost():
+    """A failed send is retried by a countdown task; if the worker holding
+    that task dies, the broker only returns it hours later. The relay sends
+    it once the retry is clearly overdue, not before."""
+    from kamen_portal.celery import app
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="retry-lost"))
+    row = Notification.objects.get()
+    # The first attempt failed (SMTP down); its retry message was lost.
+    Notification.objects.filter(pk=row.pk).update(email_attempts=1, email_error="refused")
+    now = timezone.now()
+    app.conf.task_always_eager = True
+    try:
+        assert notification_relay(now=now + timedelta(seconds=60)) == 0  # may still come
+        assert notification_relay(now=now + timedelta(minutes=3)) == 1
+    finally:
+        app.conf.task_always_eager = False
+    row.refresh_from_db()
+    assert row.email_status == EmailStatus.SENT
+    assert row.email_attempts == 2
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivered_email_is_recorded_across_a_database_restart(monkeypatch):
+    """The SMTP server took the message; the database was restarting when
+    the outcome was written. The write is retried, so the row says "sent"
+    (not "sending", which the relay would re-send after the lease)."""
+    from django.db.models import QuerySet
+    from django.db.utils import OperationalError
+
+    from members.services import delivery
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="restart"))  # no test transaction: sent at once
+    row = Notification.objects.get()
+    Notification.objects.filter(pk=row.pk).update(email_status=EmailStatus.PENDING)
+    mail.outbox.clear()
+    real_update, failures = QuerySet.update, []
+
+    def flaky_update(self, **fields):
+        if fields.get("email_status") == EmailStatus.SENT and not failures:
+            failures.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_update(self, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", flaky_update)
+    monkeypatch.setattr(delivery.time, "sleep", lambda s: None)
+    assert delivery.notification_email_send(notification_id=row.pk, now=timezone.now())
+    row.refresh_from_db()
+    assert failures == [1]
+    assert row.email_status == EmailStatus.SENT
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_is_given_back_when_the_database_goes_away_before_sending(monkeypatch):
+    from django.db.models import QuerySet
+    from django.db.utils import OperationalError
+
+    from members.services import delivery
+
+    member = MemberFactory().member
+    _notify(_message(member=member, key="gone"))
+    row = Notification.objects.get()
+    Notification.objects.filter(pk=row.pk).update(email_status=EmailStatus.PENDING)
+    mail.outbox.clear()
+    real_get = QuerySet.get
+
+    def gone(self, *args, **kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(QuerySet, "get", gone)
+    monkeypatch.setattr(delivery.time, "sleep", lambda s: None)
+    with pytest.raises(OperationalError):
+        delivery.notification_email_send(notification_id=row.pk, now=timezone.now())
+    monkeypatch.setattr(QuerySet, "get", real_get)
+    row.refresh_from_db()
+    assert row.email_status == EmailStatus.PENDING  # not "sending" for the lease
+    assert mail.outbox == []
