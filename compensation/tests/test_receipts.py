@@ -66,9 +66,11 @@ def test_the_member_reads_their_receipt_page(member_client, member_user, entry):
     assert "Credit for your disconnect" in html
     assert "+7 min" in html
     assert second.hash in html and second.prev_hash in html
-    assert "2 of your 2 entries" in html
-    assert "#3 of 3 entries" in html
-    assert "Included in published head #3" in html
+    # Every member's first entry is their opening balance.
+    own = LedgerEntry.objects.filter(member=member_user.member).count()
+    assert f"{own} of your {own} entries" in html
+    assert f"#{second.seq} of {second.seq} entries" in html
+    assert f"Included in published head #{second.seq}" in html
     assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json"' in html
     assert response["Cache-Control"] == "private, no-store"
 
@@ -187,8 +189,9 @@ def test_every_credit_on_my_compensation_links_to_its_receipt(member_client, mem
     html = member_client.get("/my/compensation/").content.decode()
     links = re.findall(r'href="(/my/compensation/[0-9a-f-]+/)" data-testid="credit-link"', html)
     assert links == [f"/my/compensation/{e.public_id}/" for e in reversed(entries)]
-    # The member's own numbering is 3, 2, 1 (newest first), the global seq secondary.
-    assert re.findall(r'<span class="own-no">(\d+)</span>', html) == ["3", "2", "1"]
+    # The member's own numbering is 4, 3, 2, 1 (newest first; 1 is the opening
+    # balance), the global seq secondary.
+    assert re.findall(r'<span class="own-no">(\d+)</span>', html) == ["4", "3", "2", "1"]
 
 
 def test_a_pending_receipt_says_when_the_next_head_is_due(member_client, member_user):
@@ -234,25 +237,26 @@ def test_the_ledger_page_explains_entries_after_the_last_head(client):
     for i in range(5):
         _credit(members[i % 2], f"e{i}", offset=i * 20)
     ledger_publish_head(now=NOW)
+    published = LedgerEntry.objects.count()  # the five credits and the openings
     _credit(members[0], "late", offset=200)
     with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
         html = _english(client).get("/ledger/").content.decode()
-    assert re.search(r'data-testid="ledger-count">6<', html)
-    assert re.search(r'data-testid="ledger-published-count">5<', html)
+    assert re.search(rf'data-testid="ledger-count">{published + 1}<', html)
+    assert re.search(rf'data-testid="ledger-published-count">{published}<', html)
     assert "chain is 1 entry ahead of it" in html
-    assert '<a href="/ledger/chain.json" data-testid="chain-json">' in html
+    assert '<a href="/ledger/chain.json" data-testid="chain-json"><code>' in html
 
 
 def test_chain_json_lists_the_head_a_receipt_names_even_when_old(client):
     member = MemberFactory().member
-    _credit(member, "old")
+    old = _credit(member, "old")
     ledger_publish_head(now=NOW)
     for i in range(11):
         _credit(member, f"n{i}", offset=30 + i * 20)
         ledger_publish_head(now=NOW + timedelta(hours=i + 1))
-    heads = client.get("/ledger/chain.json?after=0&through=1").json()["published_heads"]
-    assert {"seq": 1}.items() <= next(h for h in heads if h["seq"] == 1).items()
-    assert json.dumps(heads).count('"seq": 1,') == 1
+    heads = client.get(f"/ledger/chain.json?after=0&through={old.seq}").json()["published_heads"]
+    assert {"seq": old.seq}.items() <= next(h for h in heads if h["seq"] == old.seq).items()
+    assert json.dumps(heads).count(f'"seq": {old.seq},') == 1
 
 
 def test_receipts_of_every_entry_name_their_entry(member_client, member_user, entry):

@@ -376,7 +376,7 @@ def test_a_maintenance_credit_is_labelled_maintenance_on_my_compensation(client)
         incident_pay_members(incident_id=maintenance.pk, member_ids=chunk, now=NOW)
     client.force_login(member.user)
     page = client.get(reverse("compensation:my-compensation")).content.decode()
-    cell = page.split('data-label="事由">')[1].split("</td>")[0]
+    cell = page.split('data-label="事由" data-kind="credit">')[1].split("</td>")[0]
     assert cell.startswith("维护") and "故障" not in cell
 
 

@@ -246,5 +246,11 @@ def test_usage_profile_is_exported_and_deleted_with_the_member(db):
             "timezone": "Asia/Shanghai",
         }
     ]
-    member.user.delete()
-    assert not UsageProfile.objects.exists()
+    # A member with ledger entries is never deleted (the ledger is
+    # append-only); an account that never had time is, and its profile goes.
+    never_paid = MemberFactory(membership__expires_at=None).member
+    usage_add(member_ids=[never_paid.pk], at=EVENING, minutes=5, now=NOW)
+    assert UsageProfile.objects.filter(member=never_paid).exists()
+    never_paid.user.delete()
+    assert not UsageProfile.objects.filter(member_id=never_paid.pk).exists()
+    assert UsageProfile.objects.filter(member=member).exists()
