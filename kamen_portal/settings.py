@@ -9,13 +9,56 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
-from kombu import Exchange, Queue
 
+from .api_settings import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: F401
+
+# Queues by urgency, task routes and the beat schedule (see that module).
+from .celery_routing import (  # noqa: F401  (settings: read by name)
+    CELERY_BEAT_SCHEDULE,
+    CELERY_QUEUE_DEFAULT,
+    CELERY_QUEUE_DETECTION,
+    CELERY_QUEUE_EXPORTS,
+    CELERY_QUEUE_NOTIFICATIONS,
+    CELERY_QUEUE_PAYOUTS,
+    CELERY_QUEUE_WEBHOOKS,
+    CELERY_QUEUES_ALL,
+    CELERY_TASK_DEFAULT_QUEUE,
+    CELERY_TASK_QUEUES,
+    CELERY_TASK_ROUTES,
+)
 from .env import env_bool, env_int, env_list, env_str
+
+# The product's own knobs (see that module).
+from .product_settings import (  # noqa: F401  (settings: read by name)
+    ALERTMANAGER_TOKEN,
+    APPEAL_REMINDER_HOURS_BEFORE,
+    APPEAL_REVIEWER_LIMIT_MINUTES,
+    CARD_KEY_IP_FAILURE_LIMIT,
+    CARD_KEY_LOCKOUT_MINUTES,
+    CARD_KEY_MEMBER_FAILURE_LIMIT,
+    CARD_KEY_PEPPER,
+    EMAIL_MESSAGE_ID_DOMAIN,
+    ENTITLEMENT_CACHE_SECONDS,
+    ENTITLEMENT_THROTTLE_RATE,
+    HEARTBEAT_MAX_BODY_BYTES,
+    INTEGRATION_THROTTLE_RATE,
+    MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS,
+    METRICS_TOKEN,
+    NODE_THROTTLE_RATE,
+    PLATFORM_THROTTLE_RATE,
+    PORTAL_BASE_URL,
+    RECEIPT_PDF_FONT,
+    WEBHOOK_ALLOWED_PRIVATE_NETWORKS,
+    WEBHOOK_DISABLE_AFTER_FAILURES,
+    WEBHOOK_DISABLE_AFTER_SECONDS,
+    WEBHOOK_MAX_ATTEMPTS,
+    WEBHOOK_RETRY_BASE_SECONDS,
+    WEBHOOK_RETRY_MAX_SECONDS,
+    WEBHOOK_TIMEOUT_SECONDS,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the embedded mode writes (database, uploads, broker queue) lives
@@ -317,59 +360,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# --- REST API ---------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "kamen_portal.api.CsrfSessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Hostile bodies (deep or non-object JSON, broken multipart) are a 400
-    # with a stable code, never a 500; every error has one shape.
-    "DEFAULT_PARSER_CLASSES": [
-        "kamen_portal.api.JSONObjectParser",
-        "kamen_portal.api.FormParser",
-        "kamen_portal.api.MultiPartParser",
-    ],
-    "EXCEPTION_HANDLER": "kamen_portal.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "kamen_portal.api.PageNumberPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "user": env_str("API_THROTTLE_RATE", "600/minute"),
-        "anon": "60/minute",
-    },
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Kamen member portal API",
-    "DESCRIPTION": "Member self-service and service-node API of the Kamen portal.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Separate request components, so uploads are documented as binary files
-    # (multipart, format: binary) rather than as the URLs responses carry.
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Rules serializers cannot express (either/or fields, per-item checks).
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "compensation.api.schema.heartbeat_items_are_checked_one_by_one",
-        "appeals.api.schema.appeal_request_rules",
-    ],
-    "ENUM_NAME_OVERRIDES": {
-        "AppealStatusEnum": "appeals.models.AppealStatus",
-        "DisconnectStatusEnum": "compensation.models.DisconnectStatus",
-        "MemberStatusEnum": "members.models.MemberStatus",
-        "EventTypeEnum": "integrations.models.EventType",
-        # The member's preferred language and the assistant's answer language.
-        "LanguageEnum": [code for code, _name in LANGUAGES],
-        # Two different "state" fields: a heartbeat's and a status component's.
-        "HeartbeatStateEnum": ["alive", "ended"],
-        "ComponentStateEnum": "compensation.api.status.STATES",
-    },
-}
+# --- REST API (kamen_portal/api_settings.py) --------------------------------
+# The member's preferred language and the assistant's answer language.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["LanguageEnum"] = [code for code, _name in LANGUAGES]
 
 # --- Celery -----------------------------------------------------------------
 if REDIS_URL:
@@ -390,64 +383,6 @@ else:
         "control_folder": str(DATA_DIR / "celery" / "control"),
         "store_processed": False,
     }
-# Queues by urgency: the 30-second detection pass drains on its own queue,
-# so a 100,000-member payout or e-mail fan-out (thousands of messages) can
-# never sit in front of it. Give each queue its own worker in production
-# (README, docs/deployment.md section 6); `make run` has one worker consume
-# them all. The default queue keeps Celery's name, `celery`, so messages
-# queued before an upgrade are still consumed.
-CELERY_QUEUE_DETECTION = "detection"
-CELERY_QUEUE_PAYOUTS = "payouts"
-CELERY_QUEUE_NOTIFICATIONS = "notifications"
-CELERY_QUEUE_EXPORTS = "exports"
-CELERY_QUEUE_WEBHOOKS = "webhooks"
-CELERY_QUEUE_DEFAULT = "celery"
-CELERY_QUEUES_ALL = (
-    CELERY_QUEUE_DETECTION,
-    CELERY_QUEUE_PAYOUTS,
-    CELERY_QUEUE_NOTIFICATIONS,
-    CELERY_QUEUE_EXPORTS,
-    CELERY_QUEUE_WEBHOOKS,
-    CELERY_QUEUE_DEFAULT,
-)
-CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
-# Declared, so a worker started without -Q consumes every queue (the embedded
-# `make run`, and a worker started from an older guide) and nothing is stranded.
-CELERY_TASK_QUEUES = tuple(Queue(q, Exchange(q), routing_key=q) for q in CELERY_QUEUES_ALL)
-CELERY_TASK_ROUTES = {
-    # Detection: the pass itself (it also sweeps stalled payouts and lost
-    # work, re-enqueueing it onto the queues below) and the worker liveness
-    # mark, which readiness and operators read to see that workers consume.
-    "compensation.tasks.detect_disconnects": {"queue": CELERY_QUEUE_DETECTION},
-    "members.tasks.record_worker_heartbeat": {"queue": CELERY_QUEUE_DETECTION},
-    # Payouts: one credit per closed disconnect (thousands after a regional
-    # outage), incident payouts and their chunks.
-    "compensation.tasks.compensate_disconnect": {"queue": CELERY_QUEUE_PAYOUTS},
-    "compensation.tasks.compensate_disconnects": {"queue": CELERY_QUEUE_PAYOUTS},
-    "compensation.tasks.pay_incident": {"queue": CELERY_QUEUE_PAYOUTS},
-    "compensation.tasks.pay_incident_chunk": {"queue": CELERY_QUEUE_PAYOUTS},
-    # Notifications: recording notices for everyone an incident touched,
-    # sending e-mail, the outbox relay, reminders and the staff digest.
-    "compensation.tasks.notify_incident": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "compensation.tasks.notify_status_update": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "appeals.tasks.remind_appeal_windows": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "appeals.tasks.send_staff_digest": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "members.tasks.send_notification_emails": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "members.tasks.send_notification_email": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    "members.tasks.relay_notifications": {"queue": CELERY_QUEUE_NOTIFICATIONS},
-    # Exports: minutes of ZIP building per member request.
-    "members.tasks.build_export": {"queue": CELERY_QUEUE_EXPORTS},
-    # Outbound webhooks wait on other people's servers (up to their timeout):
-    # their own queue, so a slow receiver never delays e-mails or payouts.
-    "integrations.tasks.deliver_webhooks": {"queue": CELERY_QUEUE_WEBHOOKS},
-    "integrations.tasks.sweep_webhook_deliveries": {"queue": CELERY_QUEUE_WEBHOOKS},
-    "members.tasks.expire_exports": {"queue": CELERY_QUEUE_EXPORTS},
-    "members.tasks.sweep_exports": {"queue": CELERY_QUEUE_EXPORTS},
-    # Short periodic housekeeping on the default queue. A new task must be
-    # given a queue here (kamen_portal/tests/test_queues.py checks).
-    "compensation.tasks.publish_ledger_head": {"queue": CELERY_QUEUE_DEFAULT},
-    "compensation.tasks.sample_usage": {"queue": CELERY_QUEUE_DEFAULT},
-}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -462,37 +397,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "members.tasks.record_worker_heartbeat", "schedule": 60.0},
-    "detect-disconnects": {
-        "task": "compensation.tasks.detect_disconnects",
-        "schedule": 30.0,
-        # A pass older than its interval is stale: the next one does its work.
-        "options": {"expire_seconds": 25},
-    },
-    "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
-    # The outbox relay: emails whose enqueue was lost are sent anyway.
-    "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
-    "expire-exports": {"task": "members.tasks.expire_exports", "schedule": 3600.0},
-    # Exports whose enqueue was lost or whose worker died are queued again.
-    "sweep-exports": {"task": "members.tasks.sweep_exports", "schedule": 120.0},
-    "remind-appeal-windows": {
-        "task": "appeals.tasks.remind_appeal_windows",
-        "schedule": 600.0,
-    },
-    "staff-digest": {
-        "task": "appeals.tasks.send_staff_digest",
-        "schedule": crontab(hour=9, minute=0),
-    },
-    # Webhook retries that are due, and deliveries whose enqueue was lost or
-    # whose worker died mid-send (integrations.services.webhooks).
-    "sweep-webhook-deliveries": {
-        "task": "integrations.tasks.sweep_webhook_deliveries",
-        "schedule": 15.0,
-        "options": {"expire_seconds": 14},
-    },
-}
-
 # --- Logging ----------------------------------------------------------------
 # JSON lines in production (for log shippers), readable text when debugging.
 LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
@@ -524,72 +428,3 @@ LOGGING = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 PORTAL_NAME = _("Kamen member portal")
-
-# --- Heartbeat ingest --------------------------------------------------------
-# Requests per node (each up to 1,000 heartbeats).
-NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
-HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
-# Absolute links in emails.
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
-EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
-# The font of PDF receipts: Noto Sans CJK from Debian's fonts-noto-cjk (an
-# OpenType collection; the Simplified Chinese face is picked by name).
-RECEIPT_PDF_FONT = env_str(
-    "RECEIPT_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-)
-
-# --- Membership time from outside: card keys and platform events -----------------
-# Card keys are stored as HMAC-SHA256(CARD_KEY_PEPPER, key). Unset, a pepper is
-# derived from SECRET_KEY (so it is as secret); set it explicitly in production
-# so rotating SECRET_KEY does not invalidate every unsold key.
-CARD_KEY_PEPPER = env_str("CARD_KEY_PEPPER", "")
-# Wrong keys before redemption is refused for CARD_KEY_LOCKOUT_MINUTES, per
-# member and (a higher bar: many members may share a NAT) per client address.
-CARD_KEY_MEMBER_FAILURE_LIMIT = env_int("CARD_KEY_MEMBER_FAILURE_LIMIT", default=5)
-CARD_KEY_IP_FAILURE_LIMIT = env_int("CARD_KEY_IP_FAILURE_LIMIT", default=20)
-CARD_KEY_LOCKOUT_MINUTES = env_int("CARD_KEY_LOCKOUT_MINUTES", default=15)
-# What POST /api/v1/memberships/events/ does with an e-mail address the portal
-# does not know: "create" an account that waits for its owner's first sign-in
-# (password reset), or "reject" the item.
-MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS = env_str("MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS", "create")
-if MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS not in {"create", "reject"}:
-    raise ImproperlyConfigured("MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS must be create or reject.")
-PLATFORM_THROTTLE_RATE = env_str("PLATFORM_THROTTLE_RATE", "600/minute")
-
-# --- Appeals -------------------------------------------------------------------
-# Reviewers may credit up to this many minutes on an appeal; above it, a
-# supervisor (permission appeals.approve_above_limit) must approve.
-APPEAL_REVIEWER_LIMIT_MINUTES = env_int("APPEAL_REVIEWER_LIMIT_MINUTES", default=24 * 60)
-# Remind members this many hours before the appeal window of a disconnect
-# that was not fully credited closes.
-APPEAL_REMINDER_HOURS_BEFORE = env_int("APPEAL_REMINDER_HOURS_BEFORE", default=6)
-
-# --- Operations ------------------------------------------------------------------
-# Bearer token for Prometheus scraping /metrics (staff sessions may read it too).
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
-# Bearer token of the Alertmanager webhook (POST /api/v1/alerts/alertmanager/),
-# which opens and resolves node incidents; unset, the receiver is off. Its own
-# token: neither a node token (one node must not open incidents for others)
-# nor METRICS_TOKEN (read-only scraping must not write).
-ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
-
-# --- Integrations (docs/integration.md) ------------------------------------------
-# Entitlement look-ups by nodes, per node (a batch of up to 1,000 counts once).
-ENTITLEMENT_THROTTLE_RATE = env_str("ENTITLEMENT_THROTTLE_RATE", "12000/minute")
-# Cached answers live at most this long; every ledger entry and member status
-# change also deletes them at once (after commit).
-ENTITLEMENT_CACHE_SECONDS = env_int("ENTITLEMENT_CACHE_SECONDS", default=300)
-# Webhook targets must be public addresses; these networks (CIDR) are allowed
-# anyway, and plain http is accepted only for them (tests, a local relay).
-WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env_list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
-WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=10)
-# Retries: base * 2^(attempt-1), capped, with jitter; then the delivery fails.
-WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
-WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=15)
-# An endpoint failing without a single success for this long, over at least
-# this many attempts, is disabled and operators are told.
-WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 24 * 3600)
-WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
-# Event feed requests per integration token.
-INTEGRATION_THROTTLE_RATE = env_str("INTEGRATION_THROTTLE_RATE", "600/minute")
