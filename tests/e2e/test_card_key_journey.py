@@ -58,8 +58,10 @@ def test_member_redeems_a_card_key_and_sees_expiry_and_receipt(page, live_server
     expected = user.member.expires_at.astimezone(member_tz).strftime("%Y-%m-%d %H:%M")
     assert expected in page.inner_text("[data-testid=new-expiry]")
     assert user.member.expires_at - (now + timedelta(days=3)) == timedelta(days=30)
+    page.click("[data-testid=receipt-link]")  # the receipt page of the new entry
+    page.wait_for_url(re.compile(r"/my/compensation/[0-9a-f-]+/$"))
     with page.expect_download() as download_info:
-        page.click("[data-testid=receipt-link]")
+        page.click("[data-testid=receipt-json]")
     path = tmp_path / "receipt.json"
     download_info.value.save_as(path)
     receipt = json.loads(path.read_text())
