@@ -159,7 +159,7 @@ def test_the_page_redeems_and_shows_the_new_expiry_and_receipt(client):
     entry = LedgerEntry.objects.get(kind=LedgerKind.CARD_KEY)
     html = done.content.decode()
     assert 'data-testid="redeemed"' in html
-    assert reverse("compensation:receipt", args=[entry.public_id]) in html
+    assert reverse("compensation:receipt-page", args=[entry.public_id]) in html
     assert client.get(reverse("compensation:receipt", args=[entry.public_id])).status_code == 200
     again = client.post("/my/redeem/", {"key": keys[0]})
     assert again.status_code == 400 and 'data-testid="redeem-error"' in again.content.decode()

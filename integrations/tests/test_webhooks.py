@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from compensation.models import SourceKind
-from compensation.services.credit import compensation_credit, ledger_reverse
+from compensation.services.credit import compensation_credit
+from compensation.services.reversals import ledger_reverse
 from integrations.models import (
     DeliveryAttempt,
     DeliveryStatus,
