@@ -232,6 +232,9 @@ class EventKind(models.TextChoices):
     ALREADY_COMPENSATED = "already_compensated", _("Found already compensated")
 
 
+ACTOR_ROLE_LABELS = {"member": _("Member"), "staff": _("Staff"), "system": _("System")}
+
+
 class AppealEvent(models.Model):
     """The audit trail and the timeline a member sees: who, what, when."""
 
@@ -259,6 +262,22 @@ class AppealEvent(models.Model):
         verbose_name = _("appeal event")
         verbose_name_plural = _("appeal events")
         ordering = ["created_at", "pk"]
+
+    @staticmethod
+    def _status_label(value: str) -> str:
+        return AppealStatus(value).label if value in AppealStatus.values else value
+
+    @property
+    def old_status_label(self) -> str:
+        return self._status_label(self.old_status)
+
+    @property
+    def new_status_label(self) -> str:
+        return self._status_label(self.new_status)
+
+    @property
+    def actor_role_label(self) -> str:
+        return str(ACTOR_ROLE_LABELS.get(self.actor_role, self.actor_role))
 
 
 class ReasonTemplate(models.Model):

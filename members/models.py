@@ -346,7 +346,7 @@ class SignInEvent(models.Model):
         related_name="sign_ins",
         verbose_name=_("user"),
     )
-    at = models.DateTimeField(verbose_name=_("at"))
+    at = models.DateTimeField(verbose_name=_("signed in at"))
     ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
     user_agent = models.CharField(max_length=300, blank=True, verbose_name=_("user agent"))
     new_device = models.BooleanField(default=False, verbose_name=_("new device"))

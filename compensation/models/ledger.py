@@ -100,7 +100,7 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["member", "-seq"])]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.minutes:+d} min"
+        return _("#%(seq)s %(minutes)s min") % {"seq": self.seq, "minutes": f"{self.minutes:+d}"}
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -214,6 +214,9 @@ class Claim(models.Model):
             models.Index(fields=["member", "created_at"]),
             models.Index(fields=["source_kind", "source_ref", "member"]),
         ]
+
+    def __str__(self) -> str:
+        return _("compensation decision #%(id)s") % {"id": self.pk}
 
     @property
     def withheld_minutes(self) -> int:

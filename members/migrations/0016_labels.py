@@ -127,7 +127,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="signinevent",
             name="at",
-            field=models.DateTimeField(verbose_name="at"),
+            field=models.DateTimeField(verbose_name="signed in at"),
         ),
         migrations.AlterField(
             model_name="signinevent",
