@@ -1,11 +1,21 @@
 import uuid
 
 from django import forms
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from compensation.models import Node
 
 from .evidence import MAX_LOGS, MAX_SCREENSHOTS
+
+
+def _interpolate(message, values) -> str:
+    return message % values
+
+
+# ``gettext_lazy(...) % values`` would be translated once, at import, in
+# whatever language was active then; this one is formatted at each rendering.
+interpolate_lazy = lazy(_interpolate, str)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -71,14 +81,16 @@ class AppealForm(SpanForm):
     screenshots = MultipleFileField(
         label=_("Screenshots"),
         required=False,
-        help_text=_("1 to %(n)d images: JPEG, PNG or WebP, up to 10 MB and 40 megapixels each.")
-        % {"n": MAX_SCREENSHOTS},
+        help_text=interpolate_lazy(
+            _("1 to %(n)d images: JPEG, PNG or WebP, up to 10 MB and 40 megapixels each."),
+            {"n": MAX_SCREENSHOTS},
+        ),
         widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     logs = MultipleFileField(
         label=_("Log files (optional)"),
         required=False,
-        help_text=_("Up to %(n)d plain-text files, 2 MB each.") % {"n": MAX_LOGS},
+        help_text=interpolate_lazy(_("Up to %(n)d plain-text files, 2 MB each."), {"n": MAX_LOGS}),
         widget=MultipleFileInput(attrs={"accept": ".txt,.log,text/plain"}),
     )
 

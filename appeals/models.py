@@ -52,8 +52,12 @@ class AppealQuerySet(models.QuerySet):
 class Appeal(models.Model):
     """A member's claim about lost time that detection missed or underpaid."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="appeals")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.CASCADE, related_name="appeals", verbose_name=_("member")
+    )
     disconnect = models.ForeignKey(
         Disconnect,
         on_delete=models.SET_NULL,
@@ -76,9 +80,13 @@ class Appeal(models.Model):
     late_reason = models.CharField(
         _("reason for accepting after the deadline"), max_length=300, blank=True
     )
-    submission_token = models.UUIDField(editable=False)
+    submission_token = models.UUIDField(editable=False, verbose_name=_("submission token"))
     filed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("filed by"),
     )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -92,13 +100,23 @@ class Appeal(models.Model):
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
     decision_reason = models.TextField(_("decision reason"), blank=True)
     suggested_minutes = models.PositiveIntegerField(_("suggested credit (minutes)"), default=0)
     credited_minutes = models.PositiveIntegerField(_("credited minutes"), default=0)
     claim = models.OneToOneField(
-        Claim, on_delete=models.PROTECT, null=True, blank=True, related_name="appeal"
+        Claim,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appeal",
+        verbose_name=_("claim"),
     )
     escalated_at = models.DateTimeField(_("taken to mediation at"), null=True, blank=True)
     created_at = models.DateTimeField(_("filed at"))
@@ -164,19 +182,29 @@ def _evidence_name(instance, filename: str) -> str:
 
 
 class Evidence(models.Model):
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="evidence")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    appeal = models.ForeignKey(
+        Appeal, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("appeal")
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=EvidenceKind.choices)
-    file = models.FileField(storage=evidence_storage, upload_to=_evidence_name, max_length=200)
-    fmt = models.CharField(max_length=8, blank=True)  # png, jpg, webp
-    content_type = models.CharField(max_length=40)
+    file = models.FileField(
+        storage=evidence_storage, upload_to=_evidence_name, max_length=200, verbose_name=_("file")
+    )
+    fmt = models.CharField(max_length=8, blank=True, verbose_name=_("format"))  # png, jpg, webp
+    content_type = models.CharField(max_length=40, verbose_name=_("content type"))
     original_name = models.CharField(_("file name"), max_length=120)
     size = models.PositiveIntegerField(_("size (bytes)"))
-    width = models.PositiveIntegerField(null=True, blank=True)
-    height = models.PositiveIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("width"))
+    height = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("height"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
     )
     created_at = models.DateTimeField(_("uploaded at"))
 
@@ -204,25 +232,52 @@ class EventKind(models.TextChoices):
     ALREADY_COMPENSATED = "already_compensated", _("Found already compensated")
 
 
+ACTOR_ROLE_LABELS = {"member": _("Member"), "staff": _("Staff"), "system": _("System")}
+
+
 class AppealEvent(models.Model):
     """The audit trail and the timeline a member sees: who, what, when."""
 
-    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="events")
+    appeal = models.ForeignKey(
+        Appeal, on_delete=models.CASCADE, related_name="events", verbose_name=_("appeal")
+    )
     kind = models.CharField(_("event"), max_length=24, choices=EventKind.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    actor_role = models.CharField(max_length=16)  # member / staff / system
-    old_status = models.CharField(max_length=24, blank=True)
-    new_status = models.CharField(max_length=24, blank=True)
+    # member / staff / system
+    actor_role = models.CharField(max_length=16, verbose_name=_("actor role"))
+    old_status = models.CharField(max_length=24, blank=True, verbose_name=_("old status"))
+    new_status = models.CharField(max_length=24, blank=True, verbose_name=_("new status"))
     message = models.TextField(_("message"), blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
     created_at = models.DateTimeField(_("when"))
 
     class Meta:
         verbose_name = _("appeal event")
         verbose_name_plural = _("appeal events")
         ordering = ["created_at", "pk"]
+
+    @staticmethod
+    def _status_label(value: str) -> str:
+        return AppealStatus(value).label if value in AppealStatus.values else value
+
+    @property
+    def old_status_label(self) -> str:
+        return self._status_label(self.old_status)
+
+    @property
+    def new_status_label(self) -> str:
+        return self._status_label(self.new_status)
+
+    @property
+    def actor_role_label(self) -> str:
+        return str(ACTOR_ROLE_LABELS.get(self.actor_role, self.actor_role))
 
 
 class ReasonTemplate(models.Model):

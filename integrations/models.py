@@ -38,7 +38,9 @@ class Event(models.Model):
     """One thing that happened, as integrators see it (docs/integration.md)."""
 
     id = models.BigAutoField(primary_key=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     type = models.CharField(_("type"), max_length=32, choices=EventType.choices)
     # What caused it, unique: a cause is recorded once whatever repeats.
     cause = models.CharField(_("cause"), max_length=100, unique=True)
@@ -59,11 +61,13 @@ class WebhookEndpoint(models.Model):
     """A receiver registered by an operator. The signing secret is stored (HMAC
     needs it) but shown only once, when it is issued."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     url = models.URLField(_("URL"), max_length=500)
     description = models.CharField(_("description"), max_length=200, blank=True)
     event_types = models.JSONField(_("events wanted"), default=list)
-    secret = models.CharField(max_length=100, editable=False)
+    secret = models.CharField(max_length=100, editable=False, verbose_name=_("secret"))
     secret_prefix = models.CharField(_("secret prefix"), max_length=16, editable=False)
     enabled = models.BooleanField(_("enabled"), default=True, editable=False)
     disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True, editable=False)
@@ -82,6 +86,7 @@ class WebhookEndpoint(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), editable=False)
 
@@ -108,17 +113,24 @@ class WebhookDelivery(models.Model):
     """One event for one endpoint: sent until it succeeds or its attempts run
     out. Unique per (endpoint, event): an event is never queued twice."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
     )
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("endpoint"),
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("event")
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     last_status_code = models.PositiveIntegerField(_("last HTTP status"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
@@ -141,7 +153,9 @@ class WebhookDelivery(models.Model):
 class DeliveryAttempt(models.Model):
     """The log: one row per HTTP attempt, kept whatever its outcome."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="log", verbose_name=_("delivery")
+    )
     number = models.PositiveIntegerField(_("attempt"))
     started_at = models.DateTimeField(_("started at"))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
@@ -160,10 +174,14 @@ class IntegrationToken(models.Model):
     """A read credential for the event feed (billing, CRM, data warehouse).
     Issued by operators, shown once, stored as a SHA-256 hash."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     name = models.CharField(_("name"), max_length=64, unique=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("token hash")
+    )
     token_prefix = models.CharField(_("token prefix"), max_length=16, editable=False)
     created_at = models.DateTimeField(_("created at"), editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)

@@ -257,9 +257,12 @@ class NotificationPreference(models.Model):
     """A member's choice of channels for one kind of notification."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+        verbose_name=_("user"),
     )
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices, verbose_name=_("kind"))
     email = models.BooleanField(_("email"), default=True)
     inbox = models.BooleanField(_("inbox"), default=True)
 
@@ -276,12 +279,15 @@ class KnownDevice(models.Model):
     so a sign-in from a new one can be reported."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="known_devices"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="known_devices",
+        verbose_name=_("user"),
     )
-    fingerprint = models.CharField(max_length=64)
-    user_agent = models.CharField(max_length=300, blank=True)
-    first_seen = models.DateTimeField()
-    last_seen = models.DateTimeField()
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    user_agent = models.CharField(max_length=300, blank=True, verbose_name=_("user agent"))
+    first_seen = models.DateTimeField(verbose_name=_("first seen"))
+    last_seen = models.DateTimeField(verbose_name=_("last seen"))
 
     class Meta:
         verbose_name = _("known device")
@@ -302,9 +308,14 @@ class ExportStatus(models.TextChoices):
 class DataExport(models.Model):
     """A member's request for a copy of their whole record (ZIP)."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="exports",
+        verbose_name=_("user"),
     )
     status = models.CharField(
         _("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING
@@ -312,10 +323,12 @@ class DataExport(models.Model):
     requested_at = models.DateTimeField(_("requested at"))
     ready_at = models.DateTimeField(_("ready at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("link expires at"), null=True, blank=True)
-    file = models.FileField(storage=PrivateStorage("exports"), max_length=200, blank=True)
-    size = models.PositiveBigIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True)
-    error = models.CharField(max_length=300, blank=True)
+    file = models.FileField(
+        storage=PrivateStorage("exports"), max_length=200, blank=True, verbose_name=_("file")
+    )
+    size = models.PositiveBigIntegerField(default=0, verbose_name=_("size"))
+    sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("SHA-256"))
+    error = models.CharField(max_length=300, blank=True, verbose_name=_("error"))
 
     class Meta:
         verbose_name = _("data export")
@@ -328,12 +341,15 @@ class SignInEvent(models.Model):
     """One successful sign-in: the member's sign-in history."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_ins"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sign_ins",
+        verbose_name=_("user"),
     )
-    at = models.DateTimeField()
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    new_device = models.BooleanField(default=False)
+    at = models.DateTimeField(verbose_name=_("signed in at"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
+    user_agent = models.CharField(max_length=300, blank=True, verbose_name=_("user agent"))
+    new_device = models.BooleanField(default=False, verbose_name=_("new device"))
 
     class Meta:
         verbose_name = _("sign-in")

@@ -11,10 +11,11 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from appeals.models import OPEN_STATUSES, Appeal, AppealStatus, overdue_q
 from compensation.models import Disconnect, Incident, IncidentStatus, LedgerEntry
-from members.models import Notification
+from members.models import EmailStatus, Notification
 
 TOP_NODES = 5
 PALETTE = ["#c2410c", "#2563eb", "#15803d", "#9333ea", "#ca8a04", "#64748b"]
@@ -34,7 +35,9 @@ def disconnects_per_node_per_hour(*, now: datetime, hours: int = 24) -> dict:
         totals[row["node__name"]] = totals.get(row["node__name"], 0) + row["n"]
     top = sorted(totals, key=lambda name: (-totals[name], name))[:TOP_NODES]
     slots = [since + timedelta(hours=i) for i in range(hours + 1)]
-    series: dict[str, list[int]] = {name: [0] * len(slots) for name in [*top, "other"]}
+    # Node names have no spaces, so the translated "other nodes" cannot clash with one.
+    other = gettext("other nodes")
+    series: dict[str, list[int]] = {name: [0] * len(slots) for name in [*top, other]}
     index = {slot: i for i, slot in enumerate(slots)}
     for row in rows:
         hour = (
@@ -43,10 +46,10 @@ def disconnects_per_node_per_hour(*, now: datetime, hours: int = 24) -> dict:
         i = index.get(hour.astimezone(since.tzinfo).replace(minute=0, second=0, microsecond=0))
         if i is None:
             continue
-        name = row["node__name"] if row["node__name"] in top else "other"
+        name = row["node__name"] if row["node__name"] in top else other
         series[name][i] += row["n"]
-    if not any(series["other"]):
-        series.pop("other")
+    if not any(series[other]):
+        series.pop(other)
     labels = [timezone.localtime(slot).strftime("%H:00") for slot in slots]
     return {"labels": labels, "series": series, "since": since}
 
@@ -64,7 +67,7 @@ def minutes_credited_per_day(*, now: datetime, days: int = 14) -> dict:
     day_list = [(since + timedelta(days=i)).date() for i in range(days)]
     return {
         "labels": [d.strftime("%m-%d") for d in day_list],
-        "series": {"minutes": [rows.get(d) or 0 for d in day_list]},
+        "series": {gettext("minutes"): [rows.get(d) or 0 for d in day_list]},
     }
 
 
@@ -106,14 +109,21 @@ def _median_duration(seconds: list[float]) -> timedelta | None:
     return timedelta(seconds=round(statistics.median(seconds))) if seconds else None
 
 
-def notification_health(*, now: datetime) -> dict:
-    return dict(
+def notification_health(*, now: datetime) -> list[dict]:
+    """Emails of the last 7 days by delivery status: status (for the list
+    filter), its label and the count."""
+    counts = dict(
         Notification.objects.filter(created_at__gte=now - timedelta(days=7))
         .values("email_status")
         .annotate(n=Count("id"))
         .values_list("email_status", "n")
         .order_by()
     )
+    return [
+        {"status": status, "label": label, "n": counts[status]}
+        for status, label in EmailStatus.choices
+        if status in counts
+    ]
 
 
 def incidents_summary() -> dict:
@@ -165,7 +175,7 @@ def svg_bars(chart: dict, *, height: int = 180, width: int = 720, title: str = "
         parts.append(
             f'<text x="{legend_x + 14}" y="{height + 17}" font-size="11" fill="#374151">{escape(name)}</text>'
         )
-        legend_x += 20 + 7 * len(name)
+        legend_x += 20 + sum(11 if ord(c) > 0x2E7F else 7 for c in name)
     parts.append("</svg>")
     # Every label and name above went through html.escape.
     return mark_safe("".join(parts))  # noqa: S308

@@ -27,16 +27,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
 
-# Gaps found by this crawl in code that other work owns at the moment, each
-# with who fixes it. Matched against "path: finding"; an entry that no longer
-# matches anything fails the test, so it is deleted the day it is fixed.
+# Gaps found by this crawl in third-party code, each with why it stays.
+# Matched against "path: finding"; an entry that no longer matches anything
+# fails the test, so it is deleted the day it is fixed.
 KNOWN_GAPS = {
-    # compensation models: fields and models without verbose_name (one
-    # migration of labels; kept out of this branch to spare the ledger work a
-    # conflict in compensation/models/ledger.py).
-    r"^/admin/compensation/(claim|ledgerentry|disconnect|policy)/": "compensation model labels",
-    r"^/admin/auditlog/logentry/: '(covered span|incident member|ledger head|node state|"
-    r"pending gap|session state)'": "compensation model verbose names",
     # allauth's Authenticator and UserSession models declare no verbose_name
     # (Django derives an English one that no catalog can translate).
     r"^/admin/auditlog/logentry/: '(authenticator|user session)'": "allauth model names",
@@ -44,13 +38,6 @@ KNOWN_GAPS = {
     r"^/admin/auditlog/logentry/[\d/change]*: '(changes?( .*)?|system|None|Id)' in": (
         "auditlog's own change summary (field names)"
     ),
-    # appeals: AppealEvent statuses shown raw ("— → submitted") and
-    # Appeal.decided_by without a label, on the admin appeal page.
-    r"^/admin/appeals/appeal/\d+/change/: '(Decided by|submitted|system submitted)'": "appeals admin",
-    # The appeal form's help texts are formatted at import (gettext_lazy % ...).
-    r"^/appeals/new/: '(至张图片|最多个纯文本文件)": "appeals form help texts",
-    # The ops dashboard's chart legend ("minutes", node "other") and "pending".
-    r"^/admin/dashboard/: '(minutes|pending)'": "ops dashboard legend",
 }
 
 

@@ -158,3 +158,23 @@ def test_reviewers_cannot_file_late_or_delete(client, staff, file_appeal):
     staff_login(client, reviewer)
     assert client.get(reverse("admin:appeals_appeal_add")).status_code == 403
     assert client.post(reverse("admin:appeals_appeal_delete", args=[appeal.pk])).status_code == 403
+
+
+def test_the_timeline_shows_status_and_role_labels_not_codes(client, staff, file_appeal):
+    from django.conf import settings
+
+    from appeals.models import AppealEvent
+
+    reviewer, _ = staff
+    appeal = file_appeal()
+    staff_login(client, reviewer)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(reverse("admin:appeals_appeal_change", args=[appeal.pk])).content.decode()
+    assert "— → Submitted" in page and "→ submitted" not in page
+    assert "Decided by" in page
+    event = AppealEvent(actor_role="system", old_status="submitted", new_status="in_review")
+    assert (event.actor_role_label, event.old_status_label, event.new_status_label) == (
+        "System",
+        "Submitted",
+        "In review",
+    )

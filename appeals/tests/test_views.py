@@ -390,3 +390,19 @@ def test_disconnect_rows_show_the_appeal_and_stop_offering_a_second(member_clien
     rows = member_client.get("/my/disconnects/").content.decode()
     assert 'data-testid="appeal-link"' not in rows
     assert f"/appeals/{appeal.public_id}/" in rows and appeal.short_id in rows
+
+
+def test_the_form_help_texts_follow_the_reader_language():
+    """Formatted when shown, not once at import in whatever language was on."""
+    from django.utils import translation
+
+    from appeals.forms import AppealForm
+
+    for language, screenshots, logs in (
+        ("en", "1 to 10 images", "Up to 5 plain-text files"),
+        ("zh-hans", "1 至 10 张图片", "最多 5 个纯文本文件"),
+    ):
+        with translation.override(language):
+            form = AppealForm()
+            assert screenshots in str(form["screenshots"].help_text)
+            assert logs in str(form["logs"].help_text)

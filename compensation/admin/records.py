@@ -98,7 +98,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):
     list_display = (
-        "idempotency_key",
+        "key_code",
         "member",
         "source_kind",
         "outcome",
@@ -108,6 +108,16 @@ class ClaimAdmin(ReadOnlyAdmin):
     list_filter = ("outcome", "source_kind")
     search_fields = ("idempotency_key", "member__member_no", "source_ref")
     list_select_related = ("member",)
+    readonly_fields = ("key_code",)
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "key_code"]
+        return ["key_code" if f == "idempotency_key" else f for f in fields]
+
+    @admin.display(description=_("idempotency key"), ordering="idempotency_key")
+    def key_code(self, obj: Claim) -> str:
+        # A machine key ("disconnect:<id>"), shown as code, not as copy.
+        return format_html("<code>{}</code>", obj.idempotency_key)
 
 
 @admin.register(Coupon)

@@ -29,9 +29,18 @@ class Outcome(models.TextChoices):
 class Disconnect(models.Model):
     """A member's silence on a live node longer than the threshold."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="disconnects")
-    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="disconnects")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    member = models.ForeignKey(
+        MemberProfile,
+        on_delete=models.CASCADE,
+        related_name="disconnects",
+        verbose_name=_("member"),
+    )
+    node = models.ForeignKey(
+        Node, on_delete=models.PROTECT, related_name="disconnects", verbose_name=_("node")
+    )
     session_id = models.CharField(_("session"), max_length=128)
     started_at = models.DateTimeField(_("last heartbeat before the gap"))
     ended_at = models.DateTimeField(_("first heartbeat after the gap"), null=True, blank=True)

@@ -47,7 +47,9 @@ class PayoutState(models.TextChoices):
 class Incident(models.Model):
     """A node-wide or platform-wide interruption: detected or declared by staff."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=IncidentKind.choices)
     status = models.CharField(
         _("status"), max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN
@@ -60,7 +62,13 @@ class Incident(models.Model):
     )
     # Set for detected incidents: at most one open detected incident per node.
     auto_node = models.ForeignKey(
-        Node, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        Node,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("auto node"),
     )
     started_at = models.DateTimeField(_("start"))
     ended_at = models.DateTimeField(_("end"), null=True, blank=True)
@@ -143,10 +151,16 @@ class IncidentMember(models.Model):
     """A member affected by an incident (snapshot taken when it was detected,
     or computed at payout for declared ones)."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="affected")
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="affected", verbose_name=_("incident")
+    )
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.CASCADE, related_name="+", verbose_name=_("member")
+    )
 
     class Meta:
+        verbose_name = _("incident member")
+        verbose_name_plural = _("incident members")
         constraints = [
             models.UniqueConstraint(fields=["incident", "member"], name="incident_member_once")
         ]
@@ -169,7 +183,9 @@ class IncidentUpdate(models.Model):
     in the Atom feed, and sent to members subscribed to status notices.
     Public text only: never member data."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     incident = models.ForeignKey(
         Incident, on_delete=models.PROTECT, related_name="updates", verbose_name=_("incident")
     )

@@ -54,8 +54,12 @@ class LedgerEntry(models.Model):
     """
 
     seq = models.PositiveBigIntegerField(_("sequence"), unique=True, editable=False)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    member = models.ForeignKey(MemberProfile, on_delete=models.PROTECT, related_name="ledger")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.PROTECT, related_name="ledger", verbose_name=_("member")
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=LedgerKind.choices)
     minutes = models.IntegerField(_("minutes"))
     source_kind = models.CharField(_("source"), max_length=16, choices=SourceKind.choices)
@@ -64,7 +68,12 @@ class LedgerEntry(models.Model):
     covered_end = models.DateTimeField(_("covered until"), null=True, blank=True)
     policy_version = models.PositiveIntegerField(_("policy version"))
     reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        verbose_name=_("reverses"),
     )
     expires_before = models.DateTimeField(_("expiry before"), null=True)
     expires_after = models.DateTimeField(_("expiry after"), null=True)
@@ -77,9 +86,9 @@ class LedgerEntry(models.Model):
     # that explain it; hashed only when set, so older entries verify as before.
     weighting = models.JSONField(_("usage weighting"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"))
-    body_digest = models.CharField(max_length=64)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    body_digest = models.CharField(max_length=64, verbose_name=_("body digest"))
+    prev_hash = models.CharField(max_length=64, verbose_name=_("previous hash"))
+    hash = models.CharField(max_length=64, unique=True, verbose_name=_("hash"))
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -91,7 +100,7 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["member", "-seq"])]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.minutes:+d} min"
+        return _("#%(seq)s %(minutes)s min") % {"seq": self.seq, "minutes": f"{self.minutes:+d}"}
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -105,17 +114,27 @@ class LedgerEntry(models.Model):
 class CoveredSpan(models.Model):
     """Lost time already accounted for a member: the union rule reads these."""
 
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="+")
-    entry = models.ForeignKey(
-        LedgerEntry, on_delete=models.PROTECT, null=True, related_name="spans"
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.CASCADE, related_name="+", verbose_name=_("member")
     )
-    claim = models.ForeignKey("Claim", on_delete=models.PROTECT, related_name="spans")
-    start = models.DateTimeField()
-    end = models.DateTimeField()
+    entry = models.ForeignKey(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="spans",
+        verbose_name=_("entry"),
+    )
+    claim = models.ForeignKey(
+        "Claim", on_delete=models.PROTECT, related_name="spans", verbose_name=_("claim")
+    )
+    start = models.DateTimeField(verbose_name=_("start"))
+    end = models.DateTimeField(verbose_name=_("end"))
 
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("covered span")
+        verbose_name_plural = _("covered spans")
         indexes = [models.Index(fields=["member", "start"])]
 
 
@@ -123,8 +142,12 @@ class LedgerHead(models.Model):
     """Singleton row locked to extend the chain one writer at a time."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    seq = models.PositiveBigIntegerField(default=0, verbose_name=_("sequence"))
+    hash = models.CharField(max_length=64, default=GENESIS_HASH, verbose_name=_("hash"))
+
+    class Meta:
+        verbose_name = _("ledger head")
+        verbose_name_plural = _("ledger heads")
 
 
 class LedgerCheckpoint(models.Model):
@@ -149,25 +172,40 @@ class Claim(models.Model):
     approvals harmless: the second caller finds the first one's decision.
     """
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="claims")
+    idempotency_key = models.CharField(
+        max_length=200, unique=True, verbose_name=_("idempotency key")
+    )
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.CASCADE, related_name="claims", verbose_name=_("member")
+    )
     source_kind = models.CharField(_("source"), max_length=16, choices=SourceKind.choices)
     source_ref = models.CharField(_("source reference"), max_length=64)
     requested = models.JSONField(_("claimed intervals"), default=list)
     paid = models.JSONField(_("newly covered intervals"), default=list)
-    lost_seconds = models.PositiveIntegerField(default=0)
-    raw_minutes = models.PositiveIntegerField(default=0)
-    event_capped_minutes = models.PositiveIntegerField(default=0)
-    window_capped_minutes = models.PositiveIntegerField(default=0)
-    credited_minutes = models.PositiveIntegerField(default=0)
-    ratio = models.DecimalField(max_digits=4, decimal_places=2)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="+")
-    entry = models.OneToOneField(
-        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="claim"
+    lost_seconds = models.PositiveIntegerField(default=0, verbose_name=_("lost seconds"))
+    raw_minutes = models.PositiveIntegerField(default=0, verbose_name=_("raw minutes"))
+    event_capped_minutes = models.PositiveIntegerField(
+        default=0, verbose_name=_("event capped minutes")
     )
-    created_at = models.DateTimeField()
+    window_capped_minutes = models.PositiveIntegerField(
+        default=0, verbose_name=_("window capped minutes")
+    )
+    credited_minutes = models.PositiveIntegerField(default=0, verbose_name=_("credited minutes"))
+    ratio = models.DecimalField(max_digits=4, decimal_places=2, verbose_name=_("ratio"))
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, verbose_name=_("outcome"))
+    reason = models.CharField(max_length=200, blank=True, verbose_name=_("reason"))
+    policy = models.ForeignKey(
+        Policy, on_delete=models.PROTECT, related_name="+", verbose_name=_("policy")
+    )
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="claim",
+        verbose_name=_("entry"),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("compensation decision")
@@ -177,6 +215,9 @@ class Claim(models.Model):
             models.Index(fields=["source_kind", "source_ref", "member"]),
         ]
 
+    def __str__(self) -> str:
+        return _("compensation decision #%(id)s") % {"id": self.pk}
+
     @property
     def withheld_minutes(self) -> int:
         return self.event_capped_minutes + self.window_capped_minutes
@@ -185,8 +226,12 @@ class Claim(models.Model):
 class Coupon(models.Model):
     """Granted for frequent disconnects under the policy's coupon rule."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    member = models.ForeignKey(MemberProfile, on_delete=models.CASCADE, related_name="coupons")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    member = models.ForeignKey(
+        MemberProfile, on_delete=models.CASCADE, related_name="coupons", verbose_name=_("member")
+    )
     code = models.CharField(_("code"), max_length=24, unique=True)
     value = models.DecimalField(_("value (CNY)"), max_digits=8, decimal_places=2)
     issued_at = models.DateTimeField(_("issued at"))
@@ -221,7 +266,9 @@ class MembershipAdjustment(models.Model):
     ``expires_at``. Applied through a ledger entry of kind ``adjustment``;
     above the reviewer limit it waits for a second supervisor."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     member = models.ForeignKey(
         MemberProfile,
         on_delete=models.PROTECT,

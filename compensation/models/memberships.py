@@ -21,7 +21,9 @@ class CardKeyBatch(models.Model):
     in plain text only once: in the CSV downloaded when they are generated;
     the portal keeps their keyed hashes."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     name = models.CharField(_("name"), max_length=80, help_text=_("e.g. Taobao shop, March"))
     tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
     days = models.PositiveIntegerField(
@@ -66,8 +68,12 @@ class CardKey(models.Model):
     CARD_KEY_PEPPER): a leaked table redeems nothing and cannot be
     brute-forced offline without the pepper."""
 
-    batch = models.ForeignKey(CardKeyBatch, on_delete=models.PROTECT, related_name="keys")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    batch = models.ForeignKey(
+        CardKeyBatch, on_delete=models.PROTECT, related_name="keys", verbose_name=_("batch")
+    )
+    key_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("key hash")
+    )
     # The last four characters, so support can tell keys apart on the phone.
     hint = models.CharField(_("ends with"), max_length=4, editable=False)
     redeemed_by = models.ForeignKey(
@@ -103,7 +109,9 @@ class Platform(models.Model):
     stored as a SHA-256 like a node's; a platform token is refused on node
     endpoints and a node token here."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     name = models.CharField(
         _("name"),
         max_length=64,
@@ -111,7 +119,9 @@ class Platform(models.Model):
         validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")],
         help_text=_("Letters, digits, dot, dash and underscore, e.g. shop-billing."),
     )
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("token hash")
+    )
     token_prefix = models.CharField(_("token prefix"), max_length=16, editable=False)
     token_rotated_at = models.DateTimeField(_("token issued at"), null=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
@@ -144,12 +154,19 @@ class MembershipEvent(models.Model):
     """One accepted event from a platform, under the platform's idempotency
     key: a repeat of the key finds this row and answers its ``result``."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="events")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    platform = models.ForeignKey(
+        Platform, on_delete=models.PROTECT, related_name="events", verbose_name=_("platform")
+    )
     key = models.CharField(_("idempotency key"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
     member = models.ForeignKey(
-        MemberProfile, on_delete=models.PROTECT, related_name="membership_events"
+        MemberProfile,
+        on_delete=models.PROTECT,
+        related_name="membership_events",
+        verbose_name=_("member"),
     )
     occurred_at = models.DateTimeField(_("event time"))
     days = models.IntegerField(_("days"), null=True, blank=True)
@@ -158,11 +175,16 @@ class MembershipEvent(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=EventStatus.choices)
     # SHA-256 of the item as first posted: the same key with other content
     # is refused, not silently answered with the first result.
-    payload_digest = models.CharField(max_length=64)
+    payload_digest = models.CharField(max_length=64, verbose_name=_("payload digest"))
     entry = models.ForeignKey(
-        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("entry"),
     )
-    result = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, verbose_name=_("result"))
     received_at = models.DateTimeField(_("received at"))
 
     class Meta:

@@ -10,7 +10,9 @@ from django.utils.translation import gettext_lazy as _
 class Node(models.Model):
     """A service node members connect to; it reports heartbeats with its token."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
     name = models.CharField(
         _("name"),
         max_length=64,
@@ -20,7 +22,9 @@ class Node(models.Model):
     )
     description = models.CharField(_("description"), max_length=200, blank=True)
     # Only a SHA-256 of the token is stored: a database leak reveals no token.
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("token hash")
+    )
     token_prefix = models.CharField(_("token prefix"), max_length=16, editable=False)
     token_rotated_at = models.DateTimeField(_("token issued at"), null=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)

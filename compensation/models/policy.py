@@ -107,6 +107,7 @@ class Policy(models.Model):
         blank=True,
         editable=False,
         related_name="+",
+        verbose_name=_("published by"),
     )
 
     class Meta:

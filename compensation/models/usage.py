@@ -15,7 +15,10 @@ class UsageProfile(models.Model):
     Written only by compensation.services.usage."""
 
     member = models.OneToOneField(
-        MemberProfile, on_delete=models.CASCADE, related_name="usage_profile"
+        MemberProfile,
+        on_delete=models.CASCADE,
+        related_name="usage_profile",
+        verbose_name=_("member"),
     )
     weeks = models.JSONField(_("active minutes per hour-of-week, by week"), default=dict)
     updated_at = models.DateTimeField(_("updated at"))
@@ -39,7 +42,11 @@ class NodeHealth(models.Model):
     Written only by compensation.services.health."""
 
     node = models.OneToOneField(
-        Node, on_delete=models.CASCADE, primary_key=True, related_name="health"
+        Node,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="health",
+        verbose_name=_("node"),
     )
     state = models.CharField(
         _("state"), max_length=16, choices=HealthState.choices, default=HealthState.LEARNING
@@ -47,10 +54,10 @@ class NodeHealth(models.Model):
     score = models.FloatField(_("health score (0-100)"), default=100.0)
     since = models.DateTimeField(_("in this state since"), null=True)
     episode = models.PositiveIntegerField(_("degradation episodes"), default=0)
-    notified_episode = models.PositiveIntegerField(default=0)
-    model = models.JSONField(default=dict)
+    notified_episode = models.PositiveIntegerField(default=0, verbose_name=_("notified episode"))
+    model = models.JSONField(default=dict, verbose_name=_("model"))
     observed_at = models.DateTimeField(_("last observed at"), null=True)
-    usage_sampled_until = models.DateTimeField(null=True)
+    usage_sampled_until = models.DateTimeField(null=True, verbose_name=_("usage sampled until"))
 
     class Meta:
         verbose_name = _("node health")

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0001_integrations'),
+        ("integrations", "0001_integrations"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='eventhead',
-            options={'verbose_name': 'event sequence', 'verbose_name_plural': 'event sequence'},
+            name="eventhead",
+            options={"verbose_name": "event sequence", "verbose_name_plural": "event sequence"},
         ),
     ]

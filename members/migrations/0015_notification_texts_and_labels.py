@@ -6,47 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0014_webhook_disabled_notice'),
+        ("members", "0014_webhook_disabled_notice"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='knowndevice',
-            options={'verbose_name': 'known device', 'verbose_name_plural': 'known devices'},
+            name="knowndevice",
+            options={"verbose_name": "known device", "verbose_name_plural": "known devices"},
         ),
         migrations.AlterModelOptions(
-            name='notificationpreference',
-            options={'verbose_name': 'notification preference', 'verbose_name_plural': 'notification preferences'},
+            name="notificationpreference",
+            options={
+                "verbose_name": "notification preference",
+                "verbose_name_plural": "notification preferences",
+            },
         ),
         migrations.AlterModelOptions(
-            name='signinevent',
-            options={'ordering': ['-at'], 'verbose_name': 'sign-in', 'verbose_name_plural': 'sign-ins'},
+            name="signinevent",
+            options={
+                "ordering": ["-at"],
+                "verbose_name": "sign-in",
+                "verbose_name_plural": "sign-ins",
+            },
         ),
         migrations.AddField(
-            model_name='notification',
-            name='texts',
-            field=models.JSONField(blank=True, default=dict, editable=False, verbose_name='texts'),
+            model_name="notification",
+            name="texts",
+            field=models.JSONField(blank=True, default=dict, editable=False, verbose_name="texts"),
         ),
         migrations.AlterField(
-            model_name='memberprofile',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='member', to=settings.AUTH_USER_MODEL, verbose_name='account'),
+            model_name="memberprofile",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="member",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="account",
+            ),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='dedupe_key',
-            field=models.CharField(max_length=120, unique=True, verbose_name='deduplication key'),
+            model_name="notification",
+            name="dedupe_key",
+            field=models.CharField(max_length=120, unique=True, verbose_name="deduplication key"),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='email_claimed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='email claimed at'),
+            model_name="notification",
+            name="email_claimed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="email claimed at"),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='account'),
+            model_name="notification",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="notifications",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="account",
+            ),
         ),
     ]

@@ -49,7 +49,7 @@ def test_dashboard_charts_link_to_their_lists_and_queries_stay_bounded(
         response = admin_client_.get(reverse("ops-dashboard"))
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count('class="kamen-chart"') == 2 and "node-0" in page and "other" in page
+    assert page.count('class="kamen-chart"') == 2 and "node-0" in page and "其他节点" in page
     assert reverse("admin:appeals_appeal_changelist") + "?overdue=yes" in page
     assert reverse("admin:members_notification_changelist") in page
     assert "<script" not in page.split("kamen-ops")[1]

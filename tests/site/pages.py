@@ -34,7 +34,7 @@ from django.utils import timezone
 from appeals.evidence import clean_uploads
 from appeals.services import appeal_submit
 from appeals.tests.factories import upload
-from compensation.models import Disconnect, Incident, Node, Policy
+from compensation.models import Disconnect, Incident, LedgerEntry, Node, Policy
 from members.models import MemberProfile, Notification, User
 
 DEMO_PASSWORD = "kamen-demo-2026"
@@ -109,6 +109,7 @@ def seed_site() -> Site:
     for notice in Notification.objects.all():
         admin_data += [notice.title, notice.body, notice.dedupe_key]
     admin_data += [p.change_note for p in Policy.objects.all()]
+    admin_data += list(LedgerEntry.objects.values_list("note", flat=True))  # staff notes
     admin_data += list(Disconnect.objects.values_list("session_id", flat=True))
     admin_data += [code for code, _name in settings.LANGUAGES]  # profile values in the audit trail
     admin_data += [g.name for g in Group.objects.all()]  # role names are kept in code
