@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..harness import BIN, ROOT, _read_stat, log, process_tree
+from ..harness import BIN, ROOT, log, process_tree
+from ..measure import _read_stat
 
 PGBIN = Path(
     os.environ.get("PGBIN")
