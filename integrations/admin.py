@@ -26,6 +26,8 @@ from .services.webhooks import (
 )
 from .targets import TargetRefused, check_target
 
+ROLL_SECRET = _("Roll signing secret (the old one stops working)")
+
 
 class ReadOnlyMixin:
     def has_add_permission(self, request, obj=None) -> bool:
@@ -126,9 +128,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             endpoint_disable(endpoint=endpoint, reason=f"disabled by {request.user}", now=now)
         messages.success(request, _("Disabled."))
 
-    @admin.action(
-        description=_("Roll signing secret (the old one stops working)"), permissions=["change"]
-    )
+    @admin.action(permissions=["change"], description=ROLL_SECRET)
     def roll_secrets(self, request, queryset):
         for endpoint in queryset:
             secret = endpoint_roll_secret(endpoint=endpoint)
