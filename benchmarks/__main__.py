@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes.add_argument("--warmup", type=float, help="ingest: warm-up seconds before measuring")
     sizes.add_argument("--clients", type=int, help="ingest: load-generator processes")
     sizes.add_argument(
+        "--web-workers",
+        type=int,
+        help="ingest, entitlements: gunicorn sync workers (default 2; another "
+        "number writes <name>-w<N>.json)",
+    )
+    sizes.add_argument(
         "--pool",
         choices=["prefork", "solo"],
         default="prefork",

@@ -7,8 +7,7 @@ warmed first (one batch pass over every member), so what is measured is the
 answer *from the cache*, which is what a node's connect path sees after the
 first look-up of a member.
 
-Two phases, each with its own load-generator processes (``http.client``,
-request bodies and paths prepared before the clock starts):
+Two phases, each with its own load-generator processes (benchmarks/http_load.py):
 
 - ``batch``: ``POST /api/v1/entitlements/`` with 1,000 member numbers per
   request: look-ups/s = answered members per second (the ≥ 20,000/s target);
@@ -23,17 +22,13 @@ reported in ``cpu_cores_by_command``.
 
 from __future__ import annotations
 
-import http.client
 import json
-import multiprocessing
 import random
 import time
 
 from .harness import (
     BIN,
     Context,
-    cpu_by_command,
-    cpu_snapshot,
     free_port,
     log,
     percentile,
@@ -42,6 +37,7 @@ from .harness import (
     tail,
     target,
 )
+from .http_load import Client, Request, latency_ms, run_load, wait_until_serving
 
 BATCH = 1000
 TARGET_LOOKUPS_PER_S = 20_000
@@ -52,7 +48,7 @@ def params_for(args) -> dict:
     quick = args.quick
     return {
         "members": args.members or (10_000 if quick else 100_000),
-        "gunicorn_workers": 2,
+        "gunicorn_workers": args.web_workers or 2,
         "batch_clients": args.clients or 2,
         "single_clients": 2,
         "warmup_s": args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
@@ -60,126 +56,47 @@ def params_for(args) -> dict:
     }
 
 
-def _client(index, mode, token, port, numbers, ready, go, clock, results) -> None:
+def _requests(index: int, mode: str, token: str, numbers: list[str]) -> list[Request]:
     rng = random.Random(index)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if mode == "batch":
-        requests = []
-        for _ in range(64):
-            rng.shuffle(numbers)
-            body = json.dumps({"members": numbers[:BATCH]}).encode()
-            requests.append(("POST", "/api/v1/entitlements/", body))
-    else:
-        requests = [("GET", f"/api/v1/entitlements/{n}/", None) for n in rng.sample(numbers, 5000)]
-    ready.put(index)
-    go.wait(timeout=120)
-    measure_from, stop_at = clock[0], clock[1]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    latencies, answered, errors, samples, i = [], 0, 0, [], 0
-    while time.monotonic() < stop_at:
-        method, path, body = requests[i % len(requests)]
-        i += 1
-        started = time.monotonic()
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            status, data = 0, repr(exc).encode()
-        finished = time.monotonic()
-        if not (measure_from <= finished <= stop_at):
-            continue
-        latencies.append(finished - started)
-        if status == 200:
-            answered += len(json.loads(data)["entitlements"]) if mode == "batch" else 1
-        else:
-            errors += 1
-            if len(samples) < 3:
-                samples.append(f"{status}: {data[:200]!r}")
-    conn.close()
-    results.put(
-        {"latencies": latencies, "answered": answered, "errors": errors, "samples": samples}
-    )
+    if mode == "single":
+        return [
+            ("GET", f"/api/v1/entitlements/{n}/", None, headers) for n in rng.sample(numbers, 5000)
+        ]
+    requests = []
+    for _ in range(64):
+        rng.shuffle(numbers)
+        body = json.dumps({"members": numbers[:BATCH]}).encode()
+        requests.append(("POST", "/api/v1/entitlements/", body, headers))
+    return requests
 
 
 def _phase(mode, clients, token, port, numbers, params) -> dict:
-    mp = multiprocessing.get_context("fork")
-    ready, results, go = mp.Queue(), mp.Queue(), mp.Event()
-    clock = mp.Array("d", 2)
-    procs = [
-        mp.Process(
-            target=_client,
-            args=(c, mode, token, port, list(numbers), ready, go, clock, results),
-            daemon=True,
-        )
-        for c in range(clients)
-    ]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        ready.get(timeout=300)
-    measure_from = time.monotonic() + params["warmup_s"]
-    stop_at = measure_from + params["duration_s"]
-    clock[0], clock[1] = measure_from, stop_at
-    go.set()
-    time.sleep(max(0.0, measure_from - time.monotonic()))
-    cpu_before, t0 = cpu_snapshot(), time.monotonic()
-    time.sleep(max(0.0, stop_at - time.monotonic()))
-    cpu = cpu_by_command(
-        cpu_before,
-        cpu_snapshot(),
-        time.monotonic() - t0,
-        labels={p.pid: "load generator" for p in procs},
+    def tally(status: int, data: bytes) -> dict[str, int] | None:
+        if status != 200:
+            return None
+        return {"answered": len(json.loads(data)["entitlements"]) if mode == "batch" else 1}
+
+    load = run_load(
+        port,
+        [
+            Client(build=lambda c=c: _requests(c, mode, token, list(numbers)), cycle=True)
+            for c in range(clients)
+        ],
+        tally,
+        warmup_s=params["warmup_s"],
+        duration_s=params["duration_s"],
     )
-    outcomes = [results.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=10)
-    latencies = [x for o in outcomes for x in o["latencies"]]
     seconds = params["duration_s"]
-
-    def ms(value):
-        return round(value * 1000, 2) if value is not None else None
-
     return {
         "clients": clients,
-        "lookups_per_s": round(sum(o["answered"] for o in outcomes) / seconds),
-        "requests_per_s": round(len(latencies) / seconds, 1),
-        "request_errors": sum(o["errors"] for o in outcomes),
-        "error_samples": [s for o in outcomes for s in o["samples"]][:3],
-        "latency_ms": {
-            "p50": ms(percentile(latencies, 50)),
-            "p90": ms(percentile(latencies, 90)),
-            "p99": ms(percentile(latencies, 99)),
-            "max": ms(max(latencies) if latencies else None),
-        },
-        "cpu_cores_by_command": cpu,
+        "lookups_per_s": round(load["counts"].get("answered", 0) / seconds),
+        "requests_per_s": round(load["requests_measured"] / seconds, 1),
+        "request_errors": load["errors"],
+        "error_samples": load["error_samples"],
+        "latency_ms": latency_ms(load["latencies"], digits=2),
+        "cpu_cores_by_command": load["cpu_cores_by_command"],
     }
-
-
-def _wait_until_serving(port, token, proc, number, timeout=180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
-        try:
-            conn.request(
-                "GET",
-                f"/api/v1/entitlements/{number}/",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            response = conn.getresponse()
-            response.read()
-            if response.status == 200:
-                return
-            raise RuntimeError(f"gunicorn answered {response.status}")
-        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    raise RuntimeError("gunicorn did not start serving in time")
 
 
 def _in_process(numbers, entitlements_get) -> dict:
@@ -248,7 +165,13 @@ def run(ctx: Context, params: dict, members) -> dict:
         log_path,
     )
     try:
-        _wait_until_serving(port, token, server, numbers[0])
+        probe = (
+            "GET",
+            f"/api/v1/entitlements/{numbers[0]}/",
+            None,
+            {"Authorization": f"Bearer {token}"},
+        )
+        wait_until_serving(port, server, probe, timeout=180)
         connections.close_all()
         log("entitlements: batch phase")
         batch = _phase("batch", params["batch_clients"], token, port, numbers, params)
@@ -258,7 +181,10 @@ def run(ctx: Context, params: dict, members) -> dict:
         stop_process(server)
     if batch["request_errors"] or single["request_errors"]:
         log("gunicorn log:\n" + tail(log_path))
+    workers = params["gunicorn_workers"]
     return {
+        # Another worker count keeps its own file.
+        "result_name": "entitlements" if workers == 2 else f"entitlements-w{workers}",
         "parameters": params,
         "results": {
             "cache_warm_s": round(warm_s, 2),

@@ -5,36 +5,20 @@ node auth and member checks, Redis for the throttle and the heartbeat store);
 a few load-generator processes POST batches of 500 heartbeats to
 /api/v1/heartbeats/ on loopback.
 
-The load generator shares the machine's 2 cores with everything it measures,
-so it does as little as it can: every request body is serialized to bytes
-before the clock starts, each client is one process with one plain
-``http.client`` connection (gunicorn's sync workers answer ``Connection:
-close``, so it reconnects per request; on loopback that costs little), and it
-only parses the small JSON answer. Each client sends for its own nodes only,
-so a node's batches arrive in event-time order, as from a real node.
+The load generator is benchmarks/http_load.py's. Each client sends for its
+own nodes only, so a node's batches arrive in event-time order, as from a
+real node.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import multiprocessing
 import time
 from datetime import UTC, datetime, timedelta
 
-from .harness import (
-    BIN,
-    Context,
-    cpu_by_command,
-    cpu_snapshot,
-    free_port,
-    log,
-    percentile,
-    start_process,
-    stop_process,
-    tail,
-    target,
-)
+from .harness import BIN, Context, free_port, log, start_process, stop_process, tail, target
+from .http_load import Client, Request, latency_ms, run_load, wait_until_serving
 
 PATH = "/api/v1/heartbeats/"
 TARGET_HEARTBEATS_PER_S = 20_000
@@ -52,7 +36,7 @@ def params_for(args) -> dict:
         "nodes": args.nodes or 8,
         "batch_size": 500,
         "clients": args.clients or 4,
-        "gunicorn_workers": 2,
+        "gunicorn_workers": args.web_workers or 2,
         "warmup_s": args.warmup if args.warmup is not None else (1.0 if quick else 3.0),
         "duration_s": args.duration or (5.0 if quick else 20.0),
         # A bound on requests per client, whatever the speed: 60 MB of bodies.
@@ -74,7 +58,7 @@ def _bodies(nodes: list[tuple[str, list[str]]], *, batch: int, limit: int, base:
     per_round = sum((len(members) + batch - 1) // batch for _token, members in nodes)
     rounds = max(1, (limit + per_round - 1) // per_round)
     step = min(timedelta(seconds=30), timedelta(minutes=25) / rounds)
-    requests: list[tuple[dict, bytes]] = []
+    requests: list[Request] = []
     for r in range(rounds):
         at = base + r * step
         for token, members in nodes:
@@ -93,65 +77,18 @@ def _bodies(nodes: list[tuple[str, list[str]]], *, batch: int, limit: int, base:
                     }
                     for i, no in enumerate(members[start : start + batch])
                 ]
-                requests.append((headers, json.dumps({"heartbeats": items}).encode()))
+                body = json.dumps({"heartbeats": items}).encode()
+                requests.append(("POST", PATH, body, headers))
                 if len(requests) >= limit:
                     return requests
     return requests
 
 
-def _client(index, nodes, port, batch, limit, base, ready, go, clock, results) -> None:
-    """One load-generating process: build its bodies, wait for the start,
-    send until the end time or its bodies run out, report what it saw."""
-    requests = _bodies(nodes, batch=batch, limit=limit, base=base)
-    ready.put(index)
-    if not go.wait(timeout=120):
-        results.put({"index": index, "error": "never started"})
-        return
-    measure_from, stop_at = clock[0], clock[1]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    latencies: list[float] = []
-    accepted = rejected = sent = errors = 0
-    error_samples: list[str] = []
-    exhausted = True
-    for headers, body in requests:
-        if time.monotonic() >= stop_at:
-            exhausted = False
-            break
-        started = time.monotonic()
-        try:
-            conn.request("POST", PATH, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()  # reconnects on the next request
-            status, data = 0, repr(exc).encode()
-        finished = time.monotonic()
-        sent += 1
-        if not (measure_from <= finished <= stop_at):
-            continue  # warm-up, or completed after the end: not counted
-        latencies.append(finished - started)
-        if status == 202:
-            answer = json.loads(data)
-            accepted += answer["accepted"]
-            rejected += len(answer["rejected"])
-        else:
-            errors += 1
-            if len(error_samples) < 3:
-                error_samples.append(f"{status}: {data[:200]!r}")
-    conn.close()
-    results.put(
-        {
-            "index": index,
-            "sent": sent,
-            "latencies": latencies,
-            "accepted": accepted,
-            "rejected": rejected,
-            "errors": errors,
-            "error_samples": error_samples,
-            "ran_out_of_bodies": exhausted,
-        }
-    )
+def _tally(status: int, data: bytes) -> dict[str, int] | None:
+    if status != 202:
+        return None
+    answer = json.loads(data)
+    return {"accepted": answer["accepted"], "rejected": len(answer["rejected"])}
 
 
 # --- the baseline: one redis-py process, pipelined ZADD --------------------------------
@@ -196,35 +133,6 @@ def zadd_rate(redis_url: str, numbers: list[str], *, batch: int, seconds: float)
     rate = results.get(timeout=seconds + 120)
     proc.join(timeout=10)
     return rate
-
-
-# --- server ----------------------------------------------------------------------------
-
-
-def _wait_until_serving(port: int, token: str, proc, timeout: float = 60.0) -> None:
-    """An empty batch answers 202 once a worker has loaded the application."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            conn.request(
-                "POST",
-                PATH,
-                body=b'{"heartbeats": []}',
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            response.read()
-            if response.status == 202:
-                return
-            raise RuntimeError(f"gunicorn answered {response.status} to an empty batch")
-        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    raise RuntimeError("gunicorn did not start serving in time")
 
 
 # --- benchmark -------------------------------------------------------------------------------
@@ -273,87 +181,55 @@ def run(ctx: Context, params: dict, members) -> dict:
         ],
         log_path,
     )
-    procs = []
     try:
-        _wait_until_serving(port, nodes[0][1], server)
+        headers = {"Authorization": f"Bearer {nodes[0][1]}", "Content-Type": "application/json"}
+        # An empty batch answers 202 once a worker has loaded the application.
+        wait_until_serving(port, server, ("POST", PATH, b'{"heartbeats": []}', headers), expect=202)
         # Forked children must not share this process's database sockets.
         connections.close_all()
-        mp = multiprocessing.get_context("fork")
-        ready, results, go = mp.Queue(), mp.Queue(), mp.Event()
-        clock = mp.Array("d", 2)
         base = datetime.now(UTC) - timedelta(minutes=30)
-        for c, plan in enumerate(plans):
-            proc = mp.Process(
-                target=_client,
-                args=(
-                    c,
-                    plan,
-                    port,
-                    params["batch_size"],
-                    params["max_requests_per_client"],
-                    base,
-                    ready,
-                    go,
-                    clock,
-                    results,
-                ),
-                daemon=True,
-            )
-            proc.start()
-            procs.append(proc)
-        for _ in procs:
-            ready.get(timeout=300)
+        batch, limit = params["batch_size"], params["max_requests_per_client"]
         log(
-            f"ingest: {len(procs)} clients ready; warm-up {params['warmup_s']} s, "
+            f"ingest: {len(plans)} clients; warm-up {params['warmup_s']} s, "
             f"measuring {params['duration_s']} s"
         )
-        measure_from = time.monotonic() + params["warmup_s"]
-        stop_at = measure_from + params["duration_s"]
-        clock[0], clock[1] = measure_from, stop_at
-        go.set()
-        time.sleep(max(0.0, measure_from - time.monotonic()))
-        cpu_before, cpu_t0 = cpu_snapshot(), time.monotonic()
-        time.sleep(max(0.0, stop_at - time.monotonic()))
-        cpu = cpu_by_command(
-            cpu_before,
-            cpu_snapshot(),
-            time.monotonic() - cpu_t0,
-            labels={proc.pid: "load generator" for proc in procs},
+        load = run_load(
+            port,
+            [
+                Client(build=lambda plan=plan: _bodies(plan, batch=batch, limit=limit, base=base))
+                for plan in plans
+            ],
+            _tally,
+            warmup_s=params["warmup_s"],
+            duration_s=params["duration_s"],
         )
-        outcomes = [results.get(timeout=120) for _ in procs]
     finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
         stop_process(server)
 
     zadd_after = zadd_rate(
         ctx.services.redis_url, numbers, batch=params["batch_size"], seconds=ZADD_SECONDS
     )
     log(f"ingest: redis-py pipelined ZADD after the run: {zadd_after:,.0f}/s")
-    failed = [o for o in outcomes if "error" in o]
-    if failed:
-        raise RuntimeError(f"load generator failed: {failed}")
-    latencies = [x for o in outcomes for x in o["latencies"]]
-    accepted = sum(o["accepted"] for o in outcomes)
-    errors = sum(o["errors"] for o in outcomes)
+    latencies = load["latencies"]
+    accepted = load["counts"].get("accepted", 0)
+    errors = load["errors"]
     seconds = params["duration_s"]
     live = sum(store.live_count(node.pk) for node, _token in nodes)
     store.reset()
     if errors:
-        log("ingest: errors: " + "; ".join(s for o in outcomes for s in o["error_samples"]))
+        log("ingest: errors: " + "; ".join(load["error_samples"]))
         log("gunicorn log:\n" + tail(log_path))
-
-    def ms(value):
-        return round(value * 1000, 1) if value is not None else None
 
     heartbeats_per_s = round(accepted / seconds)
     zadd_per_s = round(max(zadd_before, zadd_after))
     ratio = round(heartbeats_per_s / zadd_per_s, 3) if zadd_per_s else None
-    p99_ms = ms(percentile(latencies, 99))
+    latency = latency_ms(latencies)
+    p99_ms = latency["p99"]
 
+    workers = params["gunicorn_workers"]
     return {
+        # Another worker count keeps its own file.
+        "result_name": "ingest" if workers == 2 else f"ingest-w{workers}",
         "parameters": params,
         "results": {
             "heartbeats_per_s": heartbeats_per_s,
@@ -366,18 +242,13 @@ def run(ctx: Context, params: dict, members) -> dict:
             "requests_per_s": round(len(latencies) / seconds, 1),
             "requests_measured": len(latencies),
             "heartbeats_accepted": accepted,
-            "items_rejected": sum(o["rejected"] for o in outcomes),
+            "items_rejected": load["counts"].get("rejected", 0),
             "request_errors": errors,
-            "error_samples": [s for o in outcomes for s in o["error_samples"]][:3],
-            "latency_ms": {
-                "p50": ms(percentile(latencies, 50)),
-                "p90": ms(percentile(latencies, 90)),
-                "p99": p99_ms,
-                "max": ms(max(latencies) if latencies else None),
-            },
-            "clients_ran_out_of_bodies": sum(1 for o in outcomes if o["ran_out_of_bodies"]),
+            "error_samples": load["error_samples"],
+            "latency_ms": latency,
+            "clients_ran_out_of_bodies": load["clients_ran_out"],
             "live_sessions_in_store_after": live,
-            "cpu_cores_by_command": cpu,
+            "cpu_cores_by_command": load["cpu_cores_by_command"],
         },
         "targets": [
             target("heartbeats_per_s", heartbeats_per_s, at_least=TARGET_HEARTBEATS_PER_S),

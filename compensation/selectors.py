@@ -20,6 +20,7 @@ from .models import (
     IncidentStatus,
     LedgerCheckpoint,
     LedgerEntry,
+    LedgerKind,
     Policy,
 )
 
@@ -123,6 +124,33 @@ def receipt_entry(*, user, public_id) -> LedgerEntry:
     if not user.has_perm("compensation.view_ledgerentry"):
         entries = entries.filter(member__user=user)
     return get_object_or_404(entries, public_id=public_id)
+
+
+def member_card_key_entry(*, member: MemberProfile, public_id: str) -> LedgerEntry | None:
+    """The member's own card-key entry behind ``public_id``, or None: for
+    anybody else's id, or text that is no id at all, the same None."""
+    try:
+        uuid.UUID(public_id)
+    except ValueError:
+        return None
+    return LedgerEntry.objects.filter(
+        member=member, kind=LedgerKind.CARD_KEY, public_id=public_id
+    ).first()
+
+
+def chain_links(*, after: int, through: int) -> QuerySet:
+    """``(seq, body_digest, hash)`` of the entries in ``(after, through]``."""
+    return (
+        LedgerEntry.objects.filter(seq__gt=after, seq__lte=through)
+        .order_by("seq")
+        .values_list("seq", "body_digest", "hash")
+    )
+
+
+def heads_published_in(*, after: int, through: int, limit: int = 100) -> QuerySet[LedgerCheckpoint]:
+    return LedgerCheckpoint.objects.filter(seq__gt=after, seq__lte=through).order_by(
+        "-published_at"
+    )[:limit]
 
 
 def member_entry_number(*, entry: LedgerEntry) -> tuple[int, int]:

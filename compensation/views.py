@@ -1,5 +1,3 @@
-import uuid
-
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -13,17 +11,17 @@ from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm, RedeemForm, UsageCalculatorForm
 from .models import (
-    LedgerCheckpoint,
-    LedgerEntry,
     LedgerHead,
-    LedgerKind,
     Policy,
     SourceKind,
 )
 from .receipts import next_head_due
 from .selectors import (
     appeal_deadline,
+    chain_links,
+    heads_published_in,
     incidents_by_ref,
+    member_card_key_entry,
     member_coupons,
     member_disconnects,
     member_ledger,
@@ -109,16 +107,10 @@ def ledger_chain(request: HttpRequest) -> JsonResponse:
     if after < 0 or through < after or through > MAX_SEQ:
         return JsonResponse({"error": f"need 0 <= after <= through <= {MAX_SEQ}"}, status=400)
     through = min(through, after + MAX_CHAIN_SPAN)
-    rows = (
-        LedgerEntry.objects.filter(seq__gt=after, seq__lte=through)
-        .order_by("seq")
-        .values_list("seq", "body_digest", "hash")
-    )
+    rows = chain_links(after=after, through=through)
     # The latest heads, and every head published inside the asked range: a
     # browser checking an old receipt finds the head it names.
-    in_range = LedgerCheckpoint.objects.filter(seq__gt=after, seq__lte=through).order_by(
-        "-published_at"
-    )[:100]
+    in_range = heads_published_in(after=after, through=through)
     chosen = {h.pk: h for h in [*published_heads(10), *in_range]}
     heads = [
         {"seq": h.seq, "hash": h.hash, "published_at": h.published_at.isoformat()}
@@ -206,14 +198,7 @@ def my_redeem(request: HttpRequest) -> HttpResponse:
     done = None
     raw = request.GET.get("done", "")
     if raw and request.method == "GET":
-        # Only the member's own card-key entry: ids reveal nothing.
-        done = (
-            LedgerEntry.objects.filter(
-                member=member, kind=LedgerKind.CARD_KEY, public_id=raw
-            ).first()
-            if _is_uuid(raw)
-            else None
-        )
+        done = member_card_key_entry(member=member, public_id=raw)
     return render(
         request,
         "compensation/redeem.html",
@@ -225,11 +210,3 @@ def my_redeem(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -13,6 +13,14 @@ HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # Absolute links in emails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
+# A notification e-mail the SMTP server refuses is retried with exponential
+# back-off (30 s, 60 s, ... with jitter) capped at EMAIL_RETRY_MAX_DELAY
+# seconds, for at least EMAIL_RETRY_HOURS, and only then marked failed: an
+# SMTP relay that is down for an hour loses no mail.
+EMAIL_RETRY_MAX_DELAY = env_int("EMAIL_RETRY_MAX_DELAY", default=900)
+EMAIL_RETRY_HOURS = env_int("EMAIL_RETRY_HOURS", default=24)
+if EMAIL_RETRY_MAX_DELAY < 30 or EMAIL_RETRY_HOURS < 1:
+    raise ImproperlyConfigured("EMAIL_RETRY_MAX_DELAY must be >= 30 and EMAIL_RETRY_HOURS >= 1.")
 # The font of PDF receipts: Noto Sans CJK from Debian's fonts-noto-cjk (an
 # OpenType collection; the Simplified Chinese face is picked by name).
 RECEIPT_PDF_FONT = env_str(

@@ -41,6 +41,8 @@ from .product_settings import (  # noqa: F401  (settings: read by name)
     CARD_KEY_MEMBER_FAILURE_LIMIT,
     CARD_KEY_PEPPER,
     EMAIL_MESSAGE_ID_DOMAIN,
+    EMAIL_RETRY_HOURS,
+    EMAIL_RETRY_MAX_DELAY,
     ENTITLEMENT_CACHE_SECONDS,
     ENTITLEMENT_THROTTLE_RATE,
     HEARTBEAT_MAX_BODY_BYTES,
@@ -187,7 +189,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "kamen_portal.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "kamen",
         }

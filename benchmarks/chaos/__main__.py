@@ -156,6 +156,9 @@ def main(argv=None) -> int:
         missing = [k for k in FAULT_KINDS if faults.done.get(k, 0) < plan.faults_per_kind]
         if missing:
             problems.append(f"faults not injected as planned: {missing}")
+        short = [s for s in faults.smtp_outages if s < plan.smtp_down_s - 0.5]
+        if len(faults.smtp_outages) < plan.faults_per_kind or short:
+            problems.append(f"SMTP outages not a minute each: {faults.smtp_outages}")
         result = {
             "parameters": {
                 "quick": args.quick,
@@ -179,6 +182,7 @@ def main(argv=None) -> int:
                 "faults_detail": {
                     "worker_kills_holding_a_payout_message": faults.notes["mid_payout"],
                     "web_worker_kills_that_cut_a_request": faults.notes["mid_request"],
+                    "smtp_outage_seconds": faults.smtp_outages,
                 },
                 # Application processes that exited on their own and were
                 # started again, as systemd would (see README).

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 ROUND_WALL_S = 3.0
 ROUND_EVENT_S = 60
+SMTP_DOWN_S = 60.0  # "the SMTP sink down for a minute"
 THRESHOLD_ROUNDS = 5  # the policy's 5 minutes: silence of more is a gap
 INCIDENT_NODES = 3  # nodes 0..2 have node-wide outages
 DROP_NODE = 3  # node 3: individual drops and appeals
@@ -57,10 +58,11 @@ class Plan:
 def make_plan(*, quick: bool, seed: int) -> Plan:
     rng = random.Random(seed)
     plan = Plan(
-        rounds=60 if quick else 130,
+        # Long enough for ten one-minute SMTP outages one after another.
+        rounds=60 if quick else 220,
         members_per_node=30 if quick else 100,
         faults_per_kind=1 if quick else 10,
-        smtp_down_s=15.0 if quick else 20.0,
+        smtp_down_s=SMTP_DOWN_S,
         settle_s=240.0 if quick else 300.0,
         seed=seed,
     )
@@ -100,8 +102,19 @@ def make_plan(*, quick: bool, seed: int) -> Plan:
         plan.appeals[drops + k] = rng.randint(4, last)
     total_wall = plan.rounds * ROUND_WALL_S
     for kind in FAULT_KINDS:
+        if kind == "smtp_down":
+            continue
         for _ in range(plan.faults_per_kind):
             plan.faults.append((rng.uniform(5.0, total_wall - 10.0), kind))
+    # SMTP outages of a full minute each never overlap one another (two
+    # overlapping would be one longer outage, not two faults): one in each
+    # equal slot of the traffic, starting at a random moment of its slot.
+    slot = (total_wall - 10.0) / plan.faults_per_kind
+    if slot < plan.smtp_down_s + 2.0:
+        raise ValueError(f"{plan.rounds} rounds are too few for the SMTP outages")
+    for k in range(plan.faults_per_kind):
+        start = 5.0 + k * slot + rng.uniform(0.0, slot - plan.smtp_down_s - 2.0)
+        plan.faults.append((start, "smtp_down"))
     plan.faults.sort()
     return plan
 

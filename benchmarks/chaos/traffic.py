@@ -253,19 +253,37 @@ class Faults(threading.Thread):
         self.rng = random.Random(plan.seed + 1)
         self.done: dict[str, int] = {}
         self.notes: dict[str, int] = {"mid_payout": 0, "mid_request": 0}
+        self.smtp_outages: list[float] = []  # seconds each outage lasted
         self.sink_lock = threading.Lock()
 
     def run(self) -> None:
+        # SMTP outages run on their own timers: a fault that takes a while
+        # (waiting for a payout in hand) must not push one outage into the next.
+        timers = [
+            threading.Timer(max(0.0, self.shared.t0 + at - time.monotonic()), self._inject, (kind,))
+            for at, kind in self.plan.faults
+            if kind == "smtp_down"
+        ]
+        for timer in timers:
+            timer.start()
         for at, kind in self.plan.faults:
+            if kind == "smtp_down":
+                continue
             delay = self.shared.t0 + at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                getattr(self, kind)()
-                self.done[kind] = self.done.get(kind, 0) + 1
-            except Exception as exc:  # noqa: BLE001 - reported, never silently lost
-                self.shared.problems.append(f"fault {kind} failed: {exc!r}")
+            self._inject(kind)
+        for timer in timers:
+            timer.join()
         log(f"chaos: faults injected {self.done} ({self.notes})")
+
+    def _inject(self, kind: str) -> None:
+        try:
+            getattr(self, kind)()
+            with self.sink_lock:
+                self.done[kind] = self.done.get(kind, 0) + 1
+        except Exception as exc:  # noqa: BLE001 - reported, never silently lost
+            self.shared.problems.append(f"fault {kind} failed: {exc!r}")
 
     def _payout_in_hand(self) -> bool:
         try:
@@ -336,14 +354,17 @@ class Faults(threading.Thread):
         self.stack.pg.restart()
 
     def smtp_down(self) -> None:
+        """The sink is killed (connections refused) and started again a full
+        minute later; each outage's measured length is reported."""
         with self.sink_lock:
             self.stack.sink.kill()
+            started = time.monotonic()
 
         def back() -> None:
             with self.sink_lock:
                 if self.stack.stopping:
                     return
-                if self.stack.sink.proc.poll() is not None:  # overlapping windows
-                    self.stack.sink.start()
+                self.stack.sink.start()
+                self.smtp_outages.append(round(time.monotonic() - started, 1))
 
         threading.Timer(self.plan.smtp_down_s, back).start()

@@ -10,22 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.permissions import BasePermission
+from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from kamen_portal.api import JSONObjectParser, error_responses
 from kamen_portal.http import declared_body_size
+from kamen_portal.machine_auth import BearerTokenAuthentication, PerMachineThrottle, auth_is
 from members.models import MEMBER_NO_PATTERN, Tier
 
 from ..models import EventKind, Platform
@@ -41,63 +38,21 @@ KEY_PATTERN = r"^[\x21-\x7e]{1,200}\Z"  # printable ASCII, no spaces
 # --- Platform events (platform token) -------------------------------------------
 
 
-class PlatformPrincipal:
-    """``request.user`` for a billing platform: authenticated, no member or
-    staff rights."""
-
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    is_anonymous = False
-    pk = None
-
-    def __init__(self, platform: Platform):
-        self.platform = platform
-
-    def __str__(self) -> str:
-        return f"platform:{self.platform.name}"
+class PlatformTokenAuthentication(BearerTokenAuthentication):
+    realm = "platforms"
+    lookup = staticmethod(platform_authenticate)
+    message_header = gettext_lazy("Use the header: Authorization: Bearer <platform token>.")
+    message_malformed = gettext_lazy("Invalid platform token.")
+    message_invalid = gettext_lazy("Invalid or revoked platform token.")
 
 
-class PlatformTokenAuthentication(BaseAuthentication):
-    def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts:
-            return None
-        if parts[0].lower() != b"bearer" or len(parts) != 2:
-            raise exceptions.AuthenticationFailed(
-                gettext_lazy("Use the header: Authorization: Bearer <platform token>.")
-            )
-        try:
-            token = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed(gettext_lazy("Invalid platform token.")) from exc
-        platform = platform_authenticate(token=token)
-        if platform is None:
-            raise exceptions.AuthenticationFailed(
-                gettext_lazy("Invalid or revoked platform token.")
-            )
-        return PlatformPrincipal(platform), platform
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="platforms"'
+IsPlatform = auth_is(Platform)
 
 
-class IsPlatform(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, Platform)
-
-
-class PlatformRateThrottle(SimpleRateThrottle):
+class PlatformRateThrottle(PerMachineThrottle):
     scope = "platform"
-
-    def get_rate(self) -> str:
-        return settings.PLATFORM_THROTTLE_RATE
-
-    def get_cache_key(self, request, view) -> str | None:
-        if not isinstance(request.auth, Platform):
-            return None
-        return f"throttle:platform:{request.auth.pk}"
+    model = Platform
+    rate_setting = "PLATFORM_THROTTLE_RATE"
 
 
 class PlatformTokenScheme(OpenApiAuthenticationExtension):

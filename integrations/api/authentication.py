@@ -1,90 +1,42 @@
 """Integration tokens for the event feed (``Authorization: Bearer kmi_…``),
 and the per-node throttle of entitlement look-ups."""
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
 
-from compensation.api.authentication import NodeRateThrottle
+from compensation.models import Node
+from kamen_portal.machine_auth import BearerTokenAuthentication, PerMachineThrottle, auth_is
 
 from ..models import IntegrationToken
 from ..services.tokens import integration_token_authenticate
 
 
-class IntegrationPrincipal:
-    """``request.user`` for a feed consumer: no member or staff rights."""
-
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    is_anonymous = False
-
-    def __init__(self, token: IntegrationToken):
-        self.token = token
-        self.pk = None
-
-    def __str__(self) -> str:
-        return f"integration:{self.token.name}"
+class IntegrationTokenAuthentication(BearerTokenAuthentication):
+    realm = "integrations"
+    lookup = staticmethod(integration_token_authenticate)
+    message_header = _("Use the header: Authorization: Bearer <integration token>.")
+    message_malformed = _("Invalid integration token.")
+    message_invalid = _("Invalid or revoked integration token.")
 
 
-class IntegrationTokenAuthentication(BaseAuthentication):
-    def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts:
-            return None
-        if parts[0].lower() != b"bearer" or len(parts) != 2:
-            raise exceptions.AuthenticationFailed(
-                _("Use the header: Authorization: Bearer <integration token>.")
-            )
-        try:
-            raw = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed(_("Invalid integration token.")) from exc
-        token = integration_token_authenticate(token=raw)
-        if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid or revoked integration token."))
-        return IntegrationPrincipal(token), token
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="integrations"'
+IsIntegration = auth_is(IntegrationToken)
 
 
-class IsIntegration(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, IntegrationToken)
-
-
-class IntegrationThrottle(SimpleRateThrottle):
+class IntegrationThrottle(PerMachineThrottle):
     """Per integration token (the default per-user throttle has no user)."""
 
     scope = "integration"
-
-    def get_rate(self) -> str:
-        return settings.INTEGRATION_THROTTLE_RATE
-
-    def get_cache_key(self, request, view) -> str | None:
-        if not isinstance(request.auth, IntegrationToken):
-            return None
-        return f"throttle:integration:{request.auth.pk}"
+    model = IntegrationToken
+    rate_setting = "INTEGRATION_THROTTLE_RATE"
 
 
-class EntitlementThrottle(NodeRateThrottle):
+class EntitlementThrottle(PerMachineThrottle):
     """Per node, with its own rate: look-ups sit on the connect path and
     come far more often than heartbeat batches."""
 
     scope = "entitlement"
-
-    def get_rate(self) -> str:
-        return settings.ENTITLEMENT_THROTTLE_RATE
-
-    def get_cache_key(self, request, view) -> str | None:
-        key = super().get_cache_key(request, view)
-        return key and f"{key}:entitlement"
+    model = Node
+    rate_setting = "ENTITLEMENT_THROTTLE_RATE"
 
 
 class IntegrationTokenScheme(OpenApiAuthenticationExtension):

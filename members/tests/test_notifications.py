@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from members.models import EmailStatus, Notification, NotificationKind, NotificationPreference
 from members.services.delivery import (
-    MAX_EMAIL_ATTEMPTS,
+    backoff_ceiling,
+    email_max_attempts,
     TransientEmailError,
     notification_email_send,
     notification_relay,
@@ -177,24 +178,46 @@ class FailingBackend:
 
 
 def test_smtp_failure_retries_with_backoff_then_fails_visibly(settings):
+    # A short window, so the whole schedule is a few attempts.
+    settings.EMAIL_RETRY_HOURS = 1
+    settings.EMAIL_RETRY_MAX_DELAY = 600
     settings.EMAIL_BACKEND = "members.tests.test_notifications.FailingBackend"
     member = MemberFactory().member
     _notify(_message(member=member))
     notification = Notification.objects.get()
+    attempts = email_max_attempts()
+    # 15 + 30 + 60 + 120 + 240 + 300 * n >= 3,600 s at the shortest back-offs.
+    assert attempts == 6 + 11
     delays = []
-    for _attempt in range(MAX_EMAIL_ATTEMPTS - 1):
+    now = timezone.now()
+    for _attempt in range(attempts - 1):
         with pytest.raises(TransientEmailError) as info:
-            notification_email_send(notification_id=notification.pk, now=timezone.now())
+            notification_email_send(notification_id=notification.pk, now=now)
         delays.append(info.value.retry_in)
-    assert notification_email_send(notification_id=notification.pk, now=timezone.now()) is False
+        notification.refresh_from_db()
+        # The next attempt is on record, for the relay.
+        assert notification.email_retry_at == now + timedelta(seconds=info.value.retry_in)
+    assert notification_email_send(notification_id=notification.pk, now=now) is False
     notification.refresh_from_db()
     assert notification.email_status == EmailStatus.FAILED
-    assert notification.email_attempts == MAX_EMAIL_ATTEMPTS
+    assert notification.email_attempts == attempts
+    assert notification.email_retry_at is None
     assert "connection lost" in notification.email_error
-    # Exponential with jitter: attempt n waits between half and all of 30 s * 2^(n-1).
+    # Exponential with jitter: attempt n waits between half and all of
+    # 30 s * 2^(n-1), never more than the cap.
     for attempt, delay in enumerate(delays, start=1):
-        ceiling = 30 * 2 ** (attempt - 1)
+        ceiling = min(30 * 2 ** (attempt - 1), 600)
         assert ceiling / 2 <= delay <= ceiling
+    # Altogether at least the window.
+    assert sum(delays) >= 3600
+
+
+def test_the_default_schedule_survives_a_day_long_smtp_outage(settings):
+    assert settings.EMAIL_RETRY_HOURS == 24 and settings.EMAIL_RETRY_MAX_DELAY == 900
+    attempts = email_max_attempts()
+    shortest = sum(backoff_ceiling(n) / 2 for n in range(1, attempts))
+    assert shortest >= 24 * 3600
+    assert shortest - backoff_ceiling(attempts - 1) / 2 < 24 * 3600  # no more than needed
 
 
 def test_relay_sends_what_was_never_enqueued_and_reclaims_dead_workers_claims(
@@ -255,13 +278,16 @@ def test_relay_resends_a_failed_email_whose_retry_was_lost():
     member = MemberFactory().member
     _notify(_message(member=member, key="retry-lost"))
     row = Notification.objects.get()
-    # The first attempt failed (SMTP down); its retry message was lost.
-    Notification.objects.filter(pk=row.pk).update(email_attempts=1, email_error="refused")
+    # The first attempt failed (SMTP down); its retry, due in 30 s, was lost.
     now = timezone.now()
+    Notification.objects.filter(pk=row.pk).update(
+        email_attempts=1, email_error="refused", email_retry_at=now + timedelta(seconds=30)
+    )
     app.conf.task_always_eager = True
     try:
         assert notification_relay(now=now + timedelta(seconds=60)) == 0  # may still come
-        assert notification_relay(now=now + timedelta(minutes=3)) == 1
+        assert notification_relay(now=now + timedelta(seconds=89)) == 0
+        assert notification_relay(now=now + timedelta(seconds=91)) == 1
     finally:
         app.conf.task_always_eager = False
     row.refresh_from_db()
