@@ -224,6 +224,9 @@ class Notification(models.Model):
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
     email_attempts = models.PositiveSmallIntegerField(_("send attempts"), default=0)
     email_claimed_at = models.DateTimeField(_("email claimed at"), null=True, blank=True)
+    # When the next attempt is due after a failed one: the relay re-sends
+    # the email if that attempt's task was lost.
+    email_retry_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     email_error = models.CharField(_("last error"), max_length=300, blank=True)
 
     class Meta:

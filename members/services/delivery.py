@@ -4,8 +4,9 @@
   update that must change exactly one row. A worker that dies mid-send leaves
   the row "sending"; the relay reclaims it after a lease, and the fixed
   Message-ID lets mail systems drop the rare duplicate.
-- SMTP failures retry with exponential backoff and jitter, then end "failed"
-  with the error kept, visible to operators, who may retry them.
+- SMTP failures retry with exponential backoff and jitter, capped at
+  EMAIL_RETRY_MAX_DELAY, for at least EMAIL_RETRY_HOURS; then they end
+  "failed" with the error kept, visible to operators, who may retry them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from .notify import enqueue_emails
 
 logger = logging.getLogger(__name__)
 
-MAX_EMAIL_ATTEMPTS = 5
 # A claim older than this belongs to a worker that died mid-send.
 SENDING_LEASE = timedelta(minutes=10)
 # How long the outcome of a send is retried against a database that went away
@@ -106,10 +106,29 @@ class TransientEmailError(Exception):
         self.retry_in = retry_in
 
 
+def backoff_ceiling(attempt: int) -> float:
+    """The longest wait after failed attempt ``attempt``: 30 s, 60 s, 120 s
+    ... capped at EMAIL_RETRY_MAX_DELAY."""
+    return min(30 * 2 ** min(max(attempt - 1, 0), 30), settings.EMAIL_RETRY_MAX_DELAY)
+
+
 def backoff_seconds(attempt: int) -> float:
-    """30 s, 60 s, 120 s ... capped at one hour, with full jitter so a
-    recovering SMTP server is not hit by every retry at once."""
-    return random.uniform(0.5, 1.0) * min(30 * 2 ** max(attempt - 1, 0), 3600)  # noqa: S311
+    """Between half and all of the ceiling (jitter), so a recovering SMTP
+    server is not hit by every retry at once."""
+    return random.uniform(0.5, 1.0) * backoff_ceiling(attempt)  # noqa: S311
+
+
+def email_max_attempts() -> int:
+    """Attempts before an e-mail is given up: enough that even the shortest
+    back-offs add up to EMAIL_RETRY_HOURS (about 200 with the defaults). A
+    count rather than an age, so an operator's retry of a failed e-mail
+    (which resets the count) gets the whole window again."""
+    window = settings.EMAIL_RETRY_HOURS * 3600
+    attempts, waited = 1, 0.0
+    while waited < window:
+        waited += backoff_ceiling(attempts) / 2
+        attempts += 1
+    return attempts
 
 
 def notification_email_send(*, notification_id: int, now: datetime) -> bool:
@@ -133,13 +152,15 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
         _email_for(notification).send()
     except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded
         attempts = notification.email_attempts + 1
-        failed = attempts >= MAX_EMAIL_ATTEMPTS
+        failed = attempts >= email_max_attempts()
+        retry_in = backoff_seconds(attempts)
         _record(
             notification_id,
             email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
             email_attempts=attempts,
             email_error=f"{type(exc).__name__}: {exc}"[:300],
             email_claimed_at=None,
+            email_retry_at=None if failed else now + timedelta(seconds=retry_in),
         )
         logger.warning(
             "Email for notification %s failed (attempt %s)",
@@ -149,12 +170,13 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
         )
         if failed:
             return False
-        raise TransientEmailError(backoff_seconds(attempts)) from exc
+        raise TransientEmailError(retry_in) from exc
     _record(
         notification_id,
         email_status=EmailStatus.SENT,
         emailed_at=now,
         email_attempts=notification.email_attempts + 1,
+        email_retry_at=None,
     )
     return True
 
@@ -177,14 +199,6 @@ def _record(notification_id: int, **fields) -> None:
             time.sleep(1.0)
 
 
-def _retry_overdue(attempts: int) -> timedelta:
-    """Past this age a notification that failed ``attempts`` times should
-    have been retried already: the longest back-offs it can have waited, plus
-    RELAY_AFTER. Relaying one early costs at most an extra attempt."""
-    waited = sum(min(30 * 2 ** (n - 1), 3600) for n in range(1, attempts + 1))
-    return RELAY_AFTER + timedelta(seconds=waited)
-
-
 def notification_relay(*, now: datetime, limit: int = 5000) -> int:
     """The outbox relay: re-enqueue emails whose enqueue was lost (broker down
     at commit) or whose retry was lost (a countdown task waits in the worker
@@ -195,9 +209,14 @@ def notification_relay(*, now: datetime, limit: int = 5000) -> int:
     Notification.objects.filter(
         email_status=EmailStatus.SENDING, email_claimed_at__lt=now - SENDING_LEASE
     ).update(email_status=EmailStatus.PENDING, email_claimed_at=None)
-    due = Q(email_attempts=0, created_at__lt=now - RELAY_AFTER)
-    for attempts in range(1, MAX_EMAIL_ATTEMPTS):
-        due |= Q(email_attempts=attempts, created_at__lt=now - _retry_overdue(attempts))
+    # Never tried, or its next attempt is clearly overdue. Rows failed before
+    # the next attempt was recorded (older versions) count from creation.
+    overdue = now - RELAY_AFTER
+    due = (
+        Q(email_attempts=0, created_at__lt=overdue)
+        | Q(email_attempts__gt=0, email_retry_at__lt=overdue)
+        | Q(email_attempts__gt=0, email_retry_at__isnull=True, created_at__lt=overdue)
+    )
     ids = list(
         Notification.objects.filter(due, email_status=EmailStatus.PENDING)
         .order_by("pk")
@@ -219,7 +238,7 @@ def notification_retry_failed(*, ids: list[int], actor: User | None, now: dateti
             .order_by("pk")
         )
         Notification.objects.filter(pk__in=[n.pk for n in rows]).update(
-            email_status=EmailStatus.PENDING, email_attempts=0, email_error=""
+            email_status=EmailStatus.PENDING, email_attempts=0, email_error="", email_retry_at=None
         )
         for row in rows:
             audit_record(

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from members.models import EmailStatus, Notification, NotificationKind, NotificationPreference
 from members.services.delivery import (
+    TransientEmailError,
     backoff_ceiling,
     email_max_attempts,
-    TransientEmailError,
     notification_email_send,
     notification_relay,
     unsubscribe_token,
