@@ -51,7 +51,7 @@ bench: install-dev compilemessages
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # The fault campaign: own PostgreSQL, Redis (AOF), SMTP sink, gunicorn, two
-# workers and beat on free loopback ports from 58100; ten faults of each kind;
+# workers and beat on free loopback ports from 28100; ten faults of each kind;
 # fails on any discrepancy with the model (README "Fault campaign").
 chaos: install-dev compilemessages
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)

@@ -163,9 +163,7 @@ class Daemon:
 
 
 def free_ports(base: int, count: int) -> list[int]:
-    """``count`` ports from ``base`` up that nothing holds now (our range lies
-    in Linux's ephemeral range: a long-lived client connection elsewhere may
-    sit on one of them)."""
+    """``count`` ports from ``base`` up that nothing holds now."""
     found: list[int] = []
     port = base
     while len(found) < count:

@@ -35,22 +35,11 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from kamen_portal.api import JSONObjectParser, error_responses
+from kamen_portal.machine_auth import MachinePrincipal
 
 from ..services.alerts import NODE_LABEL, AlertIgnored, alert_receive
 
 MAX_ALERTS = 1000
-
-
-class AlertmanagerPrincipal:
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    is_anonymous = False
-    pk = None
-
-    def __str__(self) -> str:
-        return "alertmanager"
 
 
 class AlertmanagerTokenAuthentication(BaseAuthentication):
@@ -70,7 +59,7 @@ class AlertmanagerTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 gettext_lazy("Invalid Alertmanager token."), code="invalid_token"
             )
-        return AlertmanagerPrincipal(), "alertmanager"
+        return MachinePrincipal("alertmanager", "alertmanager"), "alertmanager"
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="alertmanager"'
