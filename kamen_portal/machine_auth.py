@@ -2,9 +2,8 @@
 one authentication class, one principal, one permission and one throttle,
 each app naming only its token model, its look-up and its messages.
 
-Three copies of this logic used to differ in small ways (one accepted a
-header the others refused); a hole fixed in one would have stayed open in
-the others.
+This logic used to be copied into three apps: a hole fixed in one copy
+would have stayed open in the others.
 """
 
 from __future__ import annotations
