@@ -39,6 +39,7 @@ from .notify import enqueue_emails
 
 logger = logging.getLogger(__name__)
 
+MAX_ATTEMPTS_STORED = 30_000  # Notification.email_attempts is a small integer
 # A claim older than this belongs to a worker that died mid-send.
 SENDING_LEASE = timedelta(minutes=10)
 # How long the outcome of a send is retried against a database that went away
@@ -125,7 +126,8 @@ def email_max_attempts() -> int:
     (which resets the count) gets the whole window again."""
     window = settings.EMAIL_RETRY_HOURS * 3600
     attempts, waited = 1, 0.0
-    while waited < window:
+    # The count is stored in a small integer column.
+    while waited < window and attempts < MAX_ATTEMPTS_STORED:
         waited += backoff_ceiling(attempts) / 2
         attempts += 1
     return attempts

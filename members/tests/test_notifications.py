@@ -353,3 +353,9 @@ def test_a_claim_is_given_back_when_the_database_goes_away_before_sending(monkey
     row.refresh_from_db()
     assert row.email_status == EmailStatus.PENDING  # not "sending" for the lease
     assert mail.outbox == []
+
+
+def test_the_attempt_count_fits_its_column_whatever_the_window(settings):
+    settings.EMAIL_RETRY_HOURS = 100_000
+    settings.EMAIL_RETRY_MAX_DELAY = 30
+    assert email_max_attempts() == 30_000 < 32_767
