@@ -6,27 +6,23 @@ must not double as a read credential."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime
+
+from compensation.tokens import token_hash, token_new, token_plausible
 
 from ..models import IntegrationToken
 
 TOKEN_PREFIX = "kmi_"
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def integration_token_create(
     *, name: str, description: str = "", now: datetime
 ) -> tuple[IntegrationToken, str]:
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = token_new(TOKEN_PREFIX)
     row = IntegrationToken(
         name=name,
         description=description,
-        token_hash=_hash(token),
+        token_hash=token_hash(token),
         token_prefix=token[:12],
         created_at=now,
     )
@@ -42,6 +38,8 @@ def integration_token_revoke(*, token: IntegrationToken, now: datetime) -> bool:
 
 
 def integration_token_authenticate(*, token: str) -> IntegrationToken | None:
-    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not token_plausible(token, prefix=TOKEN_PREFIX):
         return None
-    return IntegrationToken.objects.filter(token_hash=_hash(token), revoked_at__isnull=True).first()
+    return IntegrationToken.objects.filter(
+        token_hash=token_hash(token), revoked_at__isnull=True
+    ).first()
