@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.functional import Promise
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -45,6 +46,9 @@ class BearerTokenAuthentication(BaseAuthentication):
     wrong or revoked token."""
 
     realm: str
+    # The OpenAPI security scheme: its name and description.
+    scheme_name: str
+    scheme_description: str
     message_header: Promise
     message_malformed: Promise
     message_invalid: Promise
@@ -69,6 +73,25 @@ class BearerTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'Bearer realm="{self.realm}"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents every machine token in the OpenAPI schema as HTTP bearer
+    auth, under the scheme name and description its class declares."""
+
+    target_class = BearerTokenAuthentication
+    match_subclasses = True
+
+    def __init__(self, target):
+        super().__init__(target)
+        self.name = target.scheme_name
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": self.target.scheme_description,
+        }
 
 
 def auth_is(model: type) -> type[BasePermission]:

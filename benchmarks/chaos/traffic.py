@@ -254,7 +254,8 @@ class Faults(threading.Thread):
         self.done: dict[str, int] = {}
         self.notes: dict[str, int] = {"mid_payout": 0, "mid_request": 0}
         self.smtp_outages: list[float] = []  # seconds each outage lasted
-        self.sink_lock = threading.Lock()
+        # The sink and the tallies, touched from the SMTP outage timers too.
+        self.lock = threading.Lock()
 
     def run(self) -> None:
         # SMTP outages run on their own timers: a fault that takes a while
@@ -280,7 +281,7 @@ class Faults(threading.Thread):
     def _inject(self, kind: str) -> None:
         try:
             getattr(self, kind)()
-            with self.sink_lock:
+            with self.lock:
                 self.done[kind] = self.done.get(kind, 0) + 1
         except Exception as exc:  # noqa: BLE001 - reported, never silently lost
             self.shared.problems.append(f"fault {kind} failed: {exc!r}")
@@ -356,12 +357,12 @@ class Faults(threading.Thread):
     def smtp_down(self) -> None:
         """The sink is killed (connections refused) and started again a full
         minute later; each outage's measured length is reported."""
-        with self.sink_lock:
+        with self.lock:
             self.stack.sink.kill()
             started = time.monotonic()
 
         def back() -> None:
-            with self.sink_lock:
+            with self.lock:
                 if self.stack.stopping:
                     return
                 self.stack.sink.start()

@@ -2,7 +2,6 @@
 machine-token classes of kamen_portal.machine_auth."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from kamen_portal.machine_auth import BearerTokenAuthentication, PerMachineThrottle, auth_is
 
@@ -12,6 +11,8 @@ from ..services.nodes import node_authenticate
 
 class NodeTokenAuthentication(BearerTokenAuthentication):
     realm = "nodes"
+    scheme_name = "nodeToken"
+    scheme_description = "Service node token"
     lookup = staticmethod(node_authenticate)
     message_header = _("Use the header: Authorization: Bearer <node token>.")
     message_malformed = _("Invalid node token.")
@@ -27,13 +28,3 @@ class NodeRateThrottle(PerMachineThrottle):
     scope = "node"
     model = Node
     rate_setting = "NODE_THROTTLE_RATE"
-
-
-class NodeTokenScheme(OpenApiAuthenticationExtension):
-    """Documents the node token in the OpenAPI schema as HTTP bearer auth."""
-
-    target_class = NodeTokenAuthentication
-    name = "nodeToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Service node token"}

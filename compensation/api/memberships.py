@@ -14,7 +14,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -40,6 +39,8 @@ KEY_PATTERN = r"^[\x21-\x7e]{1,200}\Z"  # printable ASCII, no spaces
 
 class PlatformTokenAuthentication(BearerTokenAuthentication):
     realm = "platforms"
+    scheme_name = "platformToken"
+    scheme_description = "Billing platform token"
     lookup = staticmethod(platform_authenticate)
     message_header = gettext_lazy("Use the header: Authorization: Bearer <platform token>.")
     message_malformed = gettext_lazy("Invalid platform token.")
@@ -53,14 +54,6 @@ class PlatformRateThrottle(PerMachineThrottle):
     scope = "platform"
     model = Platform
     rate_setting = "PLATFORM_THROTTLE_RATE"
-
-
-class PlatformTokenScheme(OpenApiAuthenticationExtension):
-    target_class = PlatformTokenAuthentication
-    name = "platformToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Billing platform token"}
 
 
 class EventItemSerializer(serializers.Serializer):

@@ -2,7 +2,6 @@
 and the per-node throttle of entitlement look-ups."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from compensation.models import Node
 from kamen_portal.machine_auth import BearerTokenAuthentication, PerMachineThrottle, auth_is
@@ -13,6 +12,8 @@ from ..services.tokens import integration_token_authenticate
 
 class IntegrationTokenAuthentication(BearerTokenAuthentication):
     realm = "integrations"
+    scheme_name = "integrationToken"
+    scheme_description = "Integration token (kmi_…) issued by an operator"
     lookup = staticmethod(integration_token_authenticate)
     message_header = _("Use the header: Authorization: Bearer <integration token>.")
     message_malformed = _("Invalid integration token.")
@@ -37,15 +38,3 @@ class EntitlementThrottle(PerMachineThrottle):
     scope = "entitlement"
     model = Node
     rate_setting = "ENTITLEMENT_THROTTLE_RATE"
-
-
-class IntegrationTokenScheme(OpenApiAuthenticationExtension):
-    target_class = IntegrationTokenAuthentication
-    name = "integrationToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Integration token (kmi_…) issued by an operator",
-        }
