@@ -34,6 +34,7 @@ BENCHMARKS = (
     "health",
     "entitlements",
     "webhooks",
+    "tlog",
 )
 
 
@@ -142,6 +143,7 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
         notify,
         payout,
         queues,
+        tlog,
         webhooks,
     )
     from .data import ensure_members
@@ -157,6 +159,7 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
         "health": health,
         "entitlements": entitlements,
         "webhooks": webhooks,
+        "tlog": tlog,
     }
     params = {name: modules[name].params_for(args) for name in args.benchmarks}
     needed = max(p.get("members", 0) or p.get("sessions", 0) for p in params.values())

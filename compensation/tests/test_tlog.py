@@ -401,3 +401,19 @@ def test_the_tree_and_note_modules_import_no_django():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_benchmark_runs_small_and_reports_log_sized_proofs():
+    from benchmarks import tlog as bench
+
+    result = bench.run(None, {"leaves": 3000, "batch": 700, "proofs": 20, "big_tree": 5000})
+    sizes = result["results"]["computed_sizes"]
+    # ceil(log2 n) hashes for the first entry: 17, 20 and 24.
+    assert [sizes[str(n)]["proof_hashes_first_middle_last"][0] for n in bench.COMPUTED_SIZES] == [
+        17,
+        20,
+        24,
+    ]
+    assert sizes["10000000"]["receipt_log_json_bytes_max"] < 4096
+    assert {t["metric"] for t in result["targets"]} >= {"receipt log object at 10M leaves, bytes"}
+    assert result["results"]["append_bulk"]["stored_hashes_written"] == tlog.stored_hash_count(3000)
