@@ -384,10 +384,9 @@ class MemoryHashStore:
         self.size = 0
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
-        try:
-            return [self.hashes[i] for i in indexes]
-        except IndexError:
-            raise TlogError("storage", "a stored hash past the end of the log") from None
+        if any(i < 0 or i >= len(self.hashes) for i in indexes):
+            raise TlogError("storage", "a stored hash outside the log")
+        return [self.hashes[i] for i in indexes]
 
     def append(self, leaves: Iterable[bytes]) -> int:
         """Append leaf *data*; returns the new size."""
