@@ -4,6 +4,8 @@ the members' preference service."""
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.syndication.views import Feed
@@ -12,7 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.feedgenerator import Atom1Feed
+from django.utils.feedgenerator import Atom1Feed, rfc3339_date
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -91,11 +94,52 @@ def status_subscribe(request: HttpRequest) -> HttpResponse:
     return redirect("compensation:status")
 
 
+# Characters XML 1.0 cannot carry (Django's XML writer raises on them, which
+# would make the whole feed a 500 because of one pasted control character).
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _plain(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _html_paragraphs(blocks: list[str]) -> str:
+    """Staff-written text as an HTML fragment that shows it verbatim: every
+    block escaped, one paragraph each, its line breaks kept."""
+    return "".join(
+        "<p>" + escape(_plain(b)).replace("\r\n", "\n").replace("\n", "<br>") + "</p>"
+        for b in blocks
+    )
+
+
+class StatusAtomFeed(Atom1Feed):
+    """Atom whose entry titles and summaries are ``type="html"`` fragments
+    escaped for HTML before the XML writer escapes them again, so a reader
+    decoding the XML gets HTML in which staff-written text is only text
+    (``&lt;script&gt;``, never ``<script>``). Chosen over ``type="text"``
+    because it stays safe in readers that ignore the type and render every
+    text construct as HTML. Emits only what StatusFeed gives (no author,
+    enclosures or rights)."""
+
+    def add_item_elements(self, handler, item):
+        handler.addQuickElement("title", escape(item["title"]), {"type": "html"})
+        handler.addQuickElement("link", "", {"href": item["link"], "rel": "alternate"})
+        if item["pubdate"] is not None:
+            handler.addQuickElement("published", rfc3339_date(item["pubdate"]))
+        if item["updateddate"] is not None:
+            handler.addQuickElement("updated", rfc3339_date(item["updateddate"]))
+        handler.addQuickElement("id", item["unique_id"])
+        if item["description"] is not None:
+            handler.addQuickElement("summary", item["description"], {"type": "html"})
+        for category in item["categories"]:
+            handler.addQuickElement("category", "", {"term": category})
+
+
 class StatusFeed(Feed):
     """Atom feed of incidents and maintenance, newest first; each entry
     carries its updates, oldest first, like the incident page."""
 
-    feed_type = Atom1Feed
+    feed_type = StatusAtomFeed
     title = gettext_lazy("Kamen service status")
     subtitle = gettext_lazy("Incidents and scheduled maintenance of the Kamen service nodes.")
 
@@ -106,7 +150,8 @@ class StatusFeed(Feed):
         return feed_incidents()
 
     def item_title(self, item):
-        return f"[{incident_label(item)}] {item.title}"
+        """Plain text (the feed type escapes it for its ``type="html"``)."""
+        return _plain(f"[{incident_label(item)}] {item.title}")
 
     def item_link(self, item):
         return reverse("compensation:incident", kwargs={"public_id": item.public_id})
@@ -117,15 +162,16 @@ class StatusFeed(Feed):
     item_guid_is_permalink = False
 
     def item_description(self, item):
-        lines = [item.description] if item.description else []
+        """An HTML fragment: the description, then one paragraph per update."""
+        blocks = [item.description] if item.description else []
         for update in item.updates.all():
-            lines.append(
+            blocks.append(
                 f"{timezone.localtime(update.posted_at):%Y-%m-%d %H:%M} "
                 f"{update.get_status_display()}: {update.message}"
             )
-        if not lines:
-            lines.append(item.get_status_display())
-        return "\n".join(lines)
+        if not blocks:
+            blocks.append(item.get_status_display())
+        return _html_paragraphs(blocks)
 
     def item_pubdate(self, item):
         return item.created_at

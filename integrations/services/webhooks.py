@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import socket
+import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -25,6 +28,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from kamen_portal.queue import enqueue_now, enqueue_on_commit
 from members.models import NotificationKind, User
@@ -39,14 +44,11 @@ from ..models import (
     WebhookEndpoint,
 )
 from ..signing import SIGNATURE_HEADER, signature_header
-from ..targets import check_target
+from ..targets import Target, check_target
 from .events import DELIVERY_CHUNK
 
 SECRET_PREFIX = "whsec_"
 USER_AGENT = "Kamen-Webhooks/1"
-# No redirects (a 302 to 169.254.169.254 would walk around the target check),
-# no urllib3 retries (ours are scheduled and logged).
-_POOL = urllib3.PoolManager(num_pools=50, maxsize=4, retries=False, block=False)
 
 
 def _new_secret() -> str:
@@ -140,10 +142,119 @@ def _claim(delivery_id: int, now: datetime) -> bool:
     )
 
 
+# --- Transport: connect only to the addresses the target check approved. ---
+#
+# urllib3 left to itself resolves the host again when it connects, and a name
+# may answer a public address to the check and 127.0.0.1 to the connection
+# (DNS rebinding). So the sockets are opened here, to the checked IP
+# addresses, while the connection keeps the URL's host name for SNI, the
+# certificate check and the Host header. No redirects (a 302 to
+# 169.254.169.254 would walk around the target check), no urllib3 retries
+# (ours are scheduled and logged).
+
+# A name with many addresses is tried on its first few only: each try may
+# take the connect timeout, and a "sending" row is swept back after
+# 2 x WEBHOOK_TIMEOUT_SECONDS + 60 s.
+CONNECT_ADDRESSES = 3
+
+
+def _open_socket(address, port: int, timeout, socket_options) -> socket.socket:
+    """A TCP connection to this IP address (no name lookup of any kind)."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        if timeout is None or isinstance(timeout, int | float):
+            sock.settimeout(timeout)
+        sock.connect((str(address), port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _PinnedConnectionMixin:
+    """Replaces urllib3's ``_new_conn`` (which resolves ``self.host``) with a
+    connection to one of ``pinned_addresses``; everything else, TLS included,
+    still sees ``self.host``."""
+
+    def __init__(self, *args, pinned_addresses=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pinned_addresses = tuple(pinned_addresses)
+
+    def _new_conn(self) -> socket.socket:
+        error: Exception | None = None
+        for address in self.pinned_addresses[:CONNECT_ADDRESSES]:
+            try:
+                return _open_socket(address, self.port, self.timeout, self.socket_options)
+            except TimeoutError as exc:
+                error = ConnectTimeoutError(
+                    self, f"Connection to {self.host} ({address}) timed out."
+                )
+                error.__cause__ = exc
+            except OSError as exc:
+                error = NewConnectionError(
+                    self, f"Failed to establish a new connection to {address}: {exc}"
+                )
+                error.__cause__ = exc
+        raise error or NewConnectionError(self, "No checked address to connect to.")
+
+
+class PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class PinnedHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = PinnedHTTPConnection
+
+
+class PinnedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = PinnedHTTPSConnection
+
+
+# Pools by (scheme, host, port, checked addresses): keep-alive connections are
+# reused between deliveries to one receiver, and a change of DNS answer gets a
+# new pool, so a connection is never reused for an address not just checked.
+_POOLS: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
+_POOLS_LOCK = threading.Lock()
+MAX_POOLS = 50
+
+
+def _pool_for(target: Target) -> urllib3.HTTPConnectionPool:
+    key = (target.scheme, target.host, target.port, target.addresses)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is not None:
+            _POOLS.move_to_end(key)
+            return pool
+        options = {"maxsize": 4, "block": False, "retries": False}
+        if target.scheme == "https":
+            pool = PinnedHTTPSConnectionPool(
+                target.host,
+                target.port,
+                cert_reqs="CERT_REQUIRED",
+                pinned_addresses=target.addresses,
+                **options,
+            )
+        else:
+            pool = PinnedHTTPConnectionPool(
+                target.host, target.port, pinned_addresses=target.addresses, **options
+            )
+        _POOLS[key] = pool
+        while len(_POOLS) > MAX_POOLS:
+            _POOLS.popitem(last=False)[1].close()
+        return pool
+
+
 def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes):
     """(status code or None, error text, response excerpt)."""
     try:
-        check_target(endpoint.url)
+        target = check_target(endpoint.url)
     except ValueError as exc:
         return None, f"refused target: {exc}", ""
     timestamp = int(time.time())
@@ -157,12 +268,14 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes):
     }
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     try:
-        response = _POOL.request(
+        response = _pool_for(target).urlopen(
             "POST",
-            endpoint.url,
+            target.request_uri,
             body=body,
             headers=headers,
             redirect=False,
+            retries=False,
+            assert_same_host=False,
             timeout=urllib3.Timeout(connect=min(5, timeout), read=timeout),
             preload_content=False,
         )

@@ -1,9 +1,12 @@
 """A real webhook receiver for tests: an HTTP server thread on 127.0.0.1
-(ephemeral port) that verifies signatures the way docs/integration.md says."""
+(ephemeral port) that verifies signatures the way docs/integration.md says.
+It may listen on another loopback address, speak TLS (``ssl_context``) and
+answer with a redirect (``mode="redirect"``)."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,8 +29,12 @@ class Received:
 @dataclass
 class Receiver:
     secret: str = ""
-    # "ok": 200; "fail": 503; a stopped server refuses connections.
+    # "ok": 200; "fail": 503; "redirect": 302 to ``location``; a stopped
+    # server refuses connections.
     mode: str = "ok"
+    location: str = ""
+    host: str = "127.0.0.1"
+    ssl_context: ssl.SSLContext | None = None
     received: list[Received] = field(default_factory=list)
     refused: int = 0
     server: ThreadingHTTPServer | None = None
@@ -35,7 +42,11 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/kamen"
+        return self.url_for(self.host)
+
+    def url_for(self, name: str) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{name}:{self.port}/hooks/kamen"
 
     def start(self) -> None:
         owner = self
@@ -44,6 +55,11 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - the stdlib's name
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
+                if owner.mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", owner.location)
+                    self.end_headers()
+                    return
                 if owner.mode != "ok":
                     owner.refused += 1
                     self.send_response(503)
@@ -66,8 +82,10 @@ class Receiver:
 
         # Port 0 first time; the same port again after a stop (the URL is
         # registered with the endpoint).
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.server.daemon_threads = True
+        if self.ssl_context is not None:
+            self.server.socket = self.ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

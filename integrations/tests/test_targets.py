@@ -1,5 +1,6 @@
 """The SSRF guard and the signature scheme (pure functions)."""
 
+import ipaddress
 import socket
 
 import pytest
@@ -33,6 +34,93 @@ def test_refused_targets_name_their_reason(settings, url, code):
     with pytest.raises(TargetRefused) as refused:
         check_target(url)
     assert refused.value.code == code
+
+
+# IPv6 spellings of IPv4 addresses that are not public: each reaches that
+# IPv4 address through the kernel (mapped, compatible), a NAT64 translator,
+# a 6to4 relay or a Teredo relay.
+EMBEDDED_PRIVATE = [
+    ("::ffff:127.0.0.1", "IPv4-mapped loopback"),
+    ("::ffff:7f00:1", "IPv4-mapped loopback, hex"),
+    ("::ffff:169.254.169.254", "IPv4-mapped metadata service"),
+    ("::ffff:10.0.0.1", "IPv4-mapped private"),
+    ("::127.0.0.1", "IPv4-compatible loopback"),
+    ("::7f00:1", "IPv4-compatible loopback, hex"),
+    ("::a9fe:a9fe", "IPv4-compatible metadata service"),
+    ("::192.168.1.1", "IPv4-compatible private"),
+    ("::0.0.0.2", "IPv4-compatible 'this network'"),
+    ("64:ff9b::7f00:1", "NAT64 loopback"),
+    ("64:ff9b::127.0.0.1", "NAT64 loopback, dotted"),
+    ("64:ff9b::a9fe:a9fe", "NAT64 metadata service"),
+    ("64:ff9b::10.1.2.3", "NAT64 private"),
+    ("64:ff9b::100.64.0.1", "NAT64 carrier-grade NAT"),
+    ("64:ff9b::e000:1", "NAT64 multicast"),
+    ("64:ff9b:1::7f00:1", "local-use NAT64 prefix"),
+    ("64:ff9b:1::5db8:d70e", "local-use NAT64 prefix, even of a public address"),
+    ("2002:7f00:1::1", "6to4 of loopback"),
+    ("2002:a9fe:a9fe::", "6to4 of the metadata service"),
+    ("2002:c0a8:101::1", "6to4 of a private address"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo, client 127.0.0.1"),
+    ("2001:0:a00:1::f5ff:fffe", "Teredo, server 10.0.0.1"),
+    ("2001:0:5db8:d70e::a2ff:28f1", "Teredo between public addresses (Teredo is never a target)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("literal", "form"), EMBEDDED_PRIVATE, ids=[f for _a, f in EMBEDDED_PRIVATE]
+)
+def test_ipv6_spellings_of_non_public_ipv4_are_refused(settings, literal, form):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = []
+    with pytest.raises(TargetRefused) as refused:
+        check_target(f"https://[{literal}]:19050/hook")
+    assert refused.value.code == "private_address"
+
+
+@pytest.mark.parametrize(
+    ("literal", "form"), EMBEDDED_PRIVATE, ids=[f for _a, f in EMBEDDED_PRIVATE]
+)
+def test_a_name_answering_such_a_spelling_is_refused(settings, monkeypatch, literal, form):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = []
+
+    def fake(host, port, type=0):  # noqa: A002 - socket's name
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (literal, port, 0, 0)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(TargetRefused) as refused:
+        check_target("https://hooks.example.com/x")
+    assert refused.value.code == "private_address"
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2606:4700:4700::1111",  # plain public IPv6
+        f"::ffff:{PUBLIC}",  # IPv4-mapped public
+        "64:ff9b::5db8:d70e",  # NAT64 of a public address
+    ],
+)
+def test_ipv6_spellings_of_public_addresses_are_accepted(settings, literal):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = []
+    target = check_target(f"https://[{literal}]/hook")
+    assert [str(a) for a in target.addresses] == [str(ipaddress.ip_address(literal))]
+
+
+def test_the_check_returns_what_to_connect_to(settings, monkeypatch):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = []
+    answers = [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2606:4700:4700::1111", 443, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, 443)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, 443)),
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, type=0: answers)  # noqa: A006
+    target = check_target("https://Hooks.Example.com/in?x=1#frag")
+    assert (target.scheme, target.host, target.port) == ("https", "hooks.example.com", 443)
+    assert target.request_uri == "/in?x=1"
+    # The resolver's order of preference, once each.
+    assert [str(a) for a in target.addresses] == ["2606:4700:4700::1111", PUBLIC]
 
 
 def test_a_public_https_target_is_accepted(settings):
