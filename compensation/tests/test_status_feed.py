@@ -220,3 +220,19 @@ def test_the_old_single_escaping_is_what_the_reader_model_catches():
         ("script", []),
         ("img", [("src", "x"), ("onerror", "alert(2)")]),
     ]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS[:3])
+def test_a_real_feed_reader_shows_the_payload_as_text(client, node, payload):
+    """feedparser, with its own sanitiser off (as a naive reader renders), decodes
+    each summary exactly once: what it would hand to the page carries no markup."""
+    import feedparser  # a dev requirement; imported here so the module reads without it
+
+    _declare(node, title="Feed reader check", message=f"Update: {payload}")
+    response = client.get("/status/feed.atom", HTTP_COOKIE="django_language=en")
+    parsed = feedparser.parse(response.content, sanitize_html=False)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    [entry] = parsed.entries
+    for value in (entry.title, entry.summary):
+        assert _live_markup(value) == [], value
+    assert f"Update: {payload}" in Rendered(entry.summary).text
