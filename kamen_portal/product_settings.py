@@ -61,6 +61,12 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # token: neither a node token (one node must not open incidents for others)
 # nor METRICS_TOKEN (read-only scraping must not write).
 ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
+# How far before an alert's startsAt its outage may begin: the node's last
+# accepted heartbeat, if it lies within this many minutes (the rule's `for`
+# period and the scrape delay are paid); 0 starts outages at startsAt.
+ALERT_OUTAGE_LOOKBACK_MINUTES = env_int("ALERT_OUTAGE_LOOKBACK_MINUTES", default=15)
+if not 0 <= ALERT_OUTAGE_LOOKBACK_MINUTES <= 24 * 60:
+    raise ImproperlyConfigured("ALERT_OUTAGE_LOOKBACK_MINUTES must be between 0 and 1440.")
 
 # --- Integrations (docs/integration.md) ------------------------------------------
 # Entitlement look-ups by nodes, per node (a batch of up to 1,000 counts once).

@@ -33,6 +33,7 @@ from .env import env_bool, env_int, env_list, env_str
 
 # The product's own knobs (see that module).
 from .product_settings import (  # noqa: F401  (settings: read by name)
+    ALERT_OUTAGE_LOOKBACK_MINUTES,
     ALERTMANAGER_TOKEN,
     APPEAL_REMINDER_HOURS_BEFORE,
     APPEAL_REVIEWER_LIMIT_MINUTES,

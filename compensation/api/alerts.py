@@ -4,7 +4,10 @@ Alerts that carry a ``kamen_node`` label (the node's name in the portal) open
 an outage incident for that node while they fire and close it when they
 resolve; the incident services do the work (``incident_alert_firing`` /
 ``incident_alert_resolved``), keyed on the alert's fingerprint and start, so
-Alertmanager's repeats and retries change nothing.
+Alertmanager's repeats and retries change nothing. The outage starts at the
+node's last accepted heartbeat, at most ``ALERT_OUTAGE_LOOKBACK_MINUTES``
+before the alert's ``startsAt`` (``alert_outage_start``): the rule's ``for``
+period is paid too.
 
 Authentication: ``Authorization: Bearer <ALERTMANAGER_TOKEN>``, its own token
 (not a node token: a node must not be able to open incidents for other nodes),
@@ -192,6 +195,11 @@ class AlertmanagerWebhookView(APIView):
             ),
         },
         summary="Open and resolve node incidents from Prometheus Alertmanager",
+        description="A firing alert opens an outage of the node named by its `kamen_node` "
+        "label from the node's last accepted heartbeat, at most ALERT_OUTAGE_LOOKBACK_MINUTES "
+        "(default 15) before the alert's `startsAt` (so the rule's `for` period is paid); "
+        "`startsAt` itself when the node never beat or beat after it. The resolution closes "
+        "it at `endsAt` and pays the node's members once.",
         examples=[
             OpenApiExample(
                 "A node down",

@@ -1,10 +1,21 @@
 """Alerts from the operators' monitoring (Prometheus Alertmanager) open and
-resolve node incidents through the incident services."""
+resolve node incidents through the incident services.
+
+An alert fires only after its rule's ``for`` period (and a scrape or two), so
+its ``startsAt`` is minutes after the node stopped serving. The outage it
+opens starts at the node's last accepted heartbeat instead (the store's
+watermark), when that lies between ``startsAt - ALERT_OUTAGE_LOOKBACK_MINUTES``
+and ``startsAt``: the minutes before the alert fired are paid too. A last
+beat older than the look-back starts the outage at the look-back's edge; no
+beat at all, or one after ``startsAt``, leaves ``startsAt``. Detection's own
+node incident over the same silence is paid once with it (the credit service
+pays the union of a member's lost intervals)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -17,6 +28,7 @@ from ..models import (
     IncidentStatus,
     Node,
 )
+from ..store import get_store
 from .incidents import incident_close, incident_declare
 from .ingest import MAX_CLOCK_SKEW, MAX_REPLAY_AGE
 
@@ -30,6 +42,19 @@ class AlertOutcome(models.TextChoices):
     OPENED = "opened"
     RESOLVED = "resolved"
     UNCHANGED = "unchanged"
+
+
+def alert_outage_start(*, node: Node, starts_at: datetime) -> datetime:
+    """When the node an alert is about stopped serving: its last accepted
+    heartbeat (event time), bounded by the alert's ``startsAt`` and the
+    look-back before it (``ALERT_OUTAGE_LOOKBACK_MINUTES``). A node that
+    never sent a beat, or beat after ``startsAt``, gives ``startsAt``."""
+    clock = get_store().clocks().get(node.pk)
+    watermark = clock.watermark if clock is not None else None
+    if watermark is None or watermark >= starts_at:
+        return starts_at
+    look_back = timedelta(minutes=settings.ALERT_OUTAGE_LOOKBACK_MINUTES)
+    return max(watermark, starts_at - look_back)
 
 
 def _declare_node_outage(
@@ -55,7 +80,9 @@ def incident_alert_firing(
     *, fingerprint: str, starts_at: datetime, alertname: str, node: Node, now: datetime
 ) -> tuple[Incident, str]:
     """An alert about ``node`` fires: open a declared outage of that node from
-    ``starts_at``, once per firing (fingerprint and start). A repeated
+    when it stopped serving (``alert_outage_start``: its last heartbeat, at
+    most the look-back before ``starts_at``), once per firing (fingerprint
+    and start). A repeated
     notification, or the same alert re-firing while its incident is still
     open (a restarted Prometheus gives it a new start), changes nothing."""
     with transaction.atomic():
@@ -73,7 +100,12 @@ def incident_alert_firing(
         if open_link is not None:
             incident, outcome = open_link.incident, AlertOutcome.UNCHANGED
         else:
-            incident = _declare_node_outage(node, started_at=starts_at, ended_at=None, now=now)
+            incident = _declare_node_outage(
+                node,
+                started_at=alert_outage_start(node=node, starts_at=starts_at),
+                ended_at=None,
+                now=now,
+            )
             outcome = AlertOutcome.OPENED
         AlertLink.objects.create(
             fingerprint=fingerprint,
@@ -98,7 +130,8 @@ def incident_alert_resolved(
     """An alert about ``node`` resolved: close the incident it opened at
     ``ends_at`` (which starts the payout). Resolving again changes nothing. A
     resolution whose firing never arrived records the outage as already
-    over, so it is paid all the same."""
+    over, so it is paid all the same (from ``alert_outage_start``: by now
+    the node is usually beating again, which leaves ``starts_at``)."""
     with transaction.atomic():
         Node.objects.select_for_update().filter(pk=node.pk).first()
         links = list(
@@ -121,7 +154,12 @@ def incident_alert_resolved(
             return open_links[0].incident, AlertOutcome.RESOLVED
         if links:
             return links[0].incident, AlertOutcome.UNCHANGED
-        incident = _declare_node_outage(node, started_at=starts_at, ended_at=ends_at, now=now)
+        incident = _declare_node_outage(
+            node,
+            started_at=alert_outage_start(node=node, starts_at=starts_at),
+            ended_at=ends_at,
+            now=now,
+        )
         AlertLink.objects.create(
             fingerprint=fingerprint,
             starts_at=starts_at,

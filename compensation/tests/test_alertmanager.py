@@ -1,13 +1,17 @@
-"""The Alertmanager webhook: alerts naming a node open its outage incident,
-repeats change nothing, resolution closes it and pays the node's members once;
+"""The Alertmanager webhook: alerts naming a node open its outage incident
+from the node's last heartbeat (within the look-back before the alert's
+start), repeats change nothing, resolution closes it and pays the node's
+members once, also when detection saw the same silence;
 only the Alertmanager token gets in; every unusable input is a 4xx or is named
 in ``ignored``, never a 500."""
 
+import importlib
 import json
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 
 from compensation.models import (
     AlertLink,
@@ -18,6 +22,7 @@ from compensation.models import (
     PayoutState,
 )
 from compensation.services.nodes import node_create
+from kamen_portal import product_settings
 
 from .conftest import T0
 
@@ -26,6 +31,8 @@ TOKEN = "am-secret-token"
 NOW = T0 + timedelta(hours=1)
 STARTS = T0 + timedelta(minutes=12)
 ENDS = T0 + timedelta(minutes=42)
+# node_with_member's node beats until minute 10: it stopped serving there.
+LAST_BEAT = T0 + timedelta(minutes=10)
 
 
 @pytest.fixture
@@ -74,7 +81,9 @@ def test_firing_alert_opens_an_outage_incident_for_the_labelled_node(
     assert response.json() == {"opened": 1, "resolved": 0, "unchanged": 0, "ignored": []}
     incident = Incident.objects.get()
     assert incident.kind == IncidentKind.OUTAGE and incident.status == IncidentStatus.OPEN
-    assert list(incident.nodes.all()) == [node] and incident.started_at == STARTS
+    # From the node's last heartbeat, not the alert's start: the rule's
+    # `for` period before it fired is part of the outage.
+    assert list(incident.nodes.all()) == [node] and incident.started_at == LAST_BEAT
     assert "node-a" in incident.title_en
 
 
@@ -103,7 +112,7 @@ def test_resolved_alert_closes_the_incident_and_pays_the_nodes_members_once(
     assert incident.status == IncidentStatus.CLOSED and incident.ended_at == ENDS
     assert incident.payout_state == PayoutState.DONE
     entries = LedgerEntry.objects.exclude(kind="opening").filter(member=member)
-    assert [e.minutes for e in entries] == [30]
+    assert [e.minutes for e in entries] == [32]  # LAST_BEAT .. ENDS
     # Alertmanager repeats the resolution: nothing more happens.
     repeat = _post(client, capture, [_alert("resolved", ends=ENDS)], now=NOW + timedelta(minutes=5))
     assert repeat.json()["unchanged"] == 1
@@ -116,7 +125,7 @@ def test_resolution_whose_firing_never_arrived_records_the_outage_as_over(
     response = _post(client, django_capture_on_commit_callbacks, [_alert("resolved", ends=ENDS)])
     assert response.json()["resolved"] == 1
     incident = Incident.objects.get()
-    assert (incident.started_at, incident.ended_at) == (STARTS, ENDS)
+    assert (incident.started_at, incident.ended_at) == (LAST_BEAT, ENDS)
     assert incident.status == IncidentStatus.CLOSED
 
 
@@ -211,3 +220,119 @@ def test_the_receiver_is_in_the_schema_with_its_token_and_errors(client, db):
     assert operation["security"] == [{"alertmanagerToken": []}]
     scheme = schema["components"]["securitySchemes"]["alertmanagerToken"]
     assert scheme["scheme"] == "bearer"
+
+
+# --- when the outage starts: the node's last heartbeat, within the look-back --
+
+
+def _credited(member) -> int:
+    entries = LedgerEntry.objects.exclude(kind="opening").filter(member=member)
+    return sum(e.minutes for e in entries)
+
+
+def _fire_and_resolve(client, capture, *, starts, ends):
+    _post(client, capture, [_alert(starts=starts)], now=starts + timedelta(seconds=30))
+    return _post(client, capture, [_alert("resolved", starts=starts, ends=ends)], now=ends)
+
+
+def test_the_for_period_before_the_alert_fired_is_paid(
+    client, receiver, node_with_member, django_capture_on_commit_callbacks
+):
+    """The reported case: the node stops after its last beat, the rule fires
+    2.5 minutes later (`for: 2m` plus a scrape), the node is back 3 minutes
+    after that. The member lost 5.5 minutes and is paid 6, not 3."""
+    _node, member = node_with_member
+    starts = LAST_BEAT + timedelta(minutes=2, seconds=30)
+    _fire_and_resolve(
+        client,
+        django_capture_on_commit_callbacks,
+        starts=starts,
+        ends=starts + timedelta(minutes=3),
+    )
+    incident = Incident.objects.get()
+    assert incident.started_at == LAST_BEAT
+    assert incident.ended_at == starts + timedelta(minutes=3)
+    assert _credited(member) == 6
+
+
+def test_a_last_beat_older_than_the_look_back_starts_the_outage_at_its_edge(
+    client, receiver, settings, node_with_member, django_capture_on_commit_callbacks
+):
+    settings.ALERT_OUTAGE_LOOKBACK_MINUTES = 15
+    starts = LAST_BEAT + timedelta(minutes=40)
+    _post(client, django_capture_on_commit_callbacks, [_alert(starts=starts)], now=starts)
+    assert Incident.objects.get().started_at == starts - timedelta(minutes=15)
+
+
+def test_a_zero_look_back_starts_the_outage_at_the_alerts_start(
+    client, receiver, settings, node_with_member, django_capture_on_commit_callbacks
+):
+    settings.ALERT_OUTAGE_LOOKBACK_MINUTES = 0
+    _post(client, django_capture_on_commit_callbacks, [_alert()])
+    assert Incident.objects.get().started_at == STARTS
+
+
+def test_a_node_that_never_beat_starts_the_outage_at_the_alerts_start(
+    client, receiver, world, django_capture_on_commit_callbacks
+):
+    world.node("node-a")
+    _post(client, django_capture_on_commit_callbacks, [_alert()])
+    assert Incident.objects.get().started_at == STARTS
+
+
+def test_a_node_still_beating_after_the_alert_started_starts_it_at_the_alerts_start(
+    client, receiver, world, django_capture_on_commit_callbacks
+):
+    node = world.node("node-a")
+    world.post(node, world.beats(world.member(), range(0, 14)), now=T0 + timedelta(minutes=14))
+    _post(client, django_capture_on_commit_callbacks, [_alert()])
+    assert Incident.objects.get().started_at == STARTS
+
+
+@pytest.mark.parametrize("detection_first", [True, False], ids=["detection-first", "alert-first"])
+def test_detection_and_the_alert_over_the_same_silence_pay_each_minute_once(
+    client, receiver, world, django_capture_on_commit_callbacks, detection_first
+):
+    """Three members beat every minute until minute 10; the node is silent
+    until minute 16 (longer than the 5-minute threshold, so ingest records a
+    node gap and detection its own node incident), and the alert fired at
+    12:30 and resolved at 16. Both incidents cover 10..16: 6 minutes each
+    member, paid once."""
+    capture = django_capture_on_commit_callbacks
+    node = world.node("node-a")
+    members = [world.member() for _ in range(3)]
+    for member in members:
+        world.post(node, world.beats(member, range(0, 11)), now=T0 + timedelta(minutes=11))
+    starts = LAST_BEAT + timedelta(minutes=2, seconds=30)
+    back = T0 + timedelta(minutes=16)
+    _post(client, capture, [_alert(starts=starts)], now=starts + timedelta(seconds=30))
+    for member in members:
+        world.post(node, world.beats(member, [16, 17]), now=back + timedelta(minutes=1))
+
+    def resolve():
+        _post(client, capture, [_alert("resolved", starts=starts, ends=back)], now=back)
+
+    if not detection_first:
+        resolve()
+    world.detect(now=back + timedelta(minutes=2))
+    if detection_first:
+        resolve()
+    world.detect(now=back + timedelta(minutes=10))  # the payout sweep, if anything is left
+
+    kinds = sorted(Incident.objects.values_list("kind", "started_at", "ended_at"))
+    assert kinds == sorted(
+        [(IncidentKind.NODE_SILENT, LAST_BEAT, back), (IncidentKind.OUTAGE, LAST_BEAT, back)]
+    )
+    assert [_credited(m) for m in members] == [6, 6, 6]
+
+
+@pytest.mark.parametrize("raw", ["15m", "-1", "1441", "1.5"])
+def test_a_bad_look_back_setting_stops_the_process(monkeypatch, raw):
+    monkeypatch.setenv("ALERT_OUTAGE_LOOKBACK_MINUTES", raw)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="ALERT_OUTAGE_LOOKBACK_MINUTES"):
+            importlib.reload(product_settings)
+    finally:
+        monkeypatch.delenv("ALERT_OUTAGE_LOOKBACK_MINUTES")
+        importlib.reload(product_settings)
+    assert product_settings.ALERT_OUTAGE_LOOKBACK_MINUTES == 15
