@@ -5,6 +5,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from compensation.models import Node
+from kamen_portal.timeinput import BoundedFormDateTimeField
 
 from .evidence import MAX_LOGS, MAX_SCREENSHOTS
 
@@ -42,7 +43,7 @@ _SPAN_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 def _span_field(label):
-    return forms.DateTimeField(
+    return BoundedFormDateTimeField(
         label=label,
         widget=forms.DateTimeInput(
             attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kamen_portal.timeinput import BoundedFormDateTimeField
+
 from .models import SourceKind
 
 
@@ -29,7 +31,7 @@ class UsageCalculatorForm(CalculatorForm):
     """The calculator when the policy weights lost minutes by usage: the
     start of the loss decides which of the member's hours it fell in."""
 
-    start = forms.DateTimeField(
+    start = BoundedFormDateTimeField(
         label=_("When it started (your local time)"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

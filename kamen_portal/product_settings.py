@@ -27,6 +27,18 @@ RECEIPT_PDF_FONT = env_str(
     "RECEIPT_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 )
 
+# --- Times from outside (kamen_portal/timeinput.py) ------------------------------
+# Every time the API, the forms and the admin accept lies in these years (as
+# written) with an offset within ±14:00; others are refused as invalid.
+TIME_INPUT_MIN_YEAR = env_int("TIME_INPUT_MIN_YEAR", default=2000)
+TIME_INPUT_MAX_YEAR = env_int("TIME_INPUT_MAX_YEAR", default=2100)
+if not 2 <= TIME_INPUT_MIN_YEAR <= TIME_INPUT_MAX_YEAR <= 9998:
+    # One year of margin each side: an offset of 14 hours may cross a year,
+    # and neither Python nor psycopg can hold year 0 or 10000.
+    raise ImproperlyConfigured(
+        "TIME_INPUT_MIN_YEAR and TIME_INPUT_MAX_YEAR must satisfy 2 <= min <= max <= 9998."
+    )
+
 # --- Membership time from outside: card keys and platform events -----------------
 # Card keys are stored as HMAC-SHA256(CARD_KEY_PEPPER, key). Unset, a pepper is
 # derived from SECRET_KEY (so it is as secret); set it explicitly in production

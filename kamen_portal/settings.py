@@ -54,6 +54,8 @@ from .product_settings import (  # noqa: F401  (settings: read by name)
     PLATFORM_THROTTLE_RATE,
     PORTAL_BASE_URL,
     RECEIPT_PDF_FONT,
+    TIME_INPUT_MAX_YEAR,
+    TIME_INPUT_MIN_YEAR,
     WEBHOOK_ALLOWED_PRIVATE_NETWORKS,
     WEBHOOK_DISABLE_AFTER_FAILURES,
     WEBHOOK_DISABLE_AFTER_SECONDS,
@@ -88,6 +90,8 @@ INSTALLED_APPS = [
     # Form widgets render through TEMPLATES (FORM_RENDERER below), so templates/
     # can mend a widget (admin split date-time labels).
     "django.forms",
+    # Ahead of the admin: bounds every admin date-time field (kamen_portal/timeinput.py).
+    "kamen_portal.apps.KamenPortalConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,6 +1,8 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from kamen_portal.timeinput import BoundedDateTimeField
+
 from ..models import Appeal, AppealEvent, Evidence
 
 
@@ -79,11 +81,11 @@ class AppealCreateSerializer(serializers.Serializer):
 
     submission_token = serializers.UUIDField(required=False)
     disconnect = serializers.UUIDField(required=False)
-    claimed_start = serializers.DateTimeField(
+    claimed_start = BoundedDateTimeField(
         required=False,
         help_text="With a disconnect: optional, may only move its start earlier (extend).",
     )
-    claimed_end = serializers.DateTimeField(
+    claimed_end = BoundedDateTimeField(
         required=False,
         help_text="With a disconnect: optional, may only move its end later (extend); "
         "required when the disconnect never resumed.",

@@ -39,6 +39,7 @@ from rest_framework.views import APIView
 
 from kamen_portal.api import JSONObjectParser, error_responses
 from kamen_portal.machine_auth import MachinePrincipal
+from kamen_portal.timeinput import BoundedDateTimeField
 
 from ..services.alerts import NODE_LABEL, AlertIgnored, alert_receive
 
@@ -107,8 +108,8 @@ class AlertSerializer(serializers.Serializer):
     annotations = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=10000), required=False
     )
-    startsAt = serializers.DateTimeField()  # noqa: N815 - Alertmanager's field names
-    endsAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    startsAt = BoundedDateTimeField()  # noqa: N815 - Alertmanager's field names
+    endsAt = BoundedDateTimeField(required=False, allow_null=True, zero_is_null=True)  # noqa: N815
     fingerprint = serializers.RegexField(r"^[0-9A-Za-z]{1,64}\Z")
     generatorURL = serializers.CharField(required=False, allow_blank=True)  # noqa: N815
 

@@ -11,7 +11,6 @@ import hashlib
 import json
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
@@ -22,6 +21,7 @@ from rest_framework.views import APIView
 from kamen_portal.api import JSONObjectParser, error_responses
 from kamen_portal.http import declared_body_size
 from kamen_portal.machine_auth import BearerTokenAuthentication, PerMachineThrottle, auth_is
+from kamen_portal.timeinput import BOUNDS_DESCRIPTION, BoundedDateTimeField, year_bounds
 from members.models import MEMBER_NO_PATTERN, Tier
 
 from ..models import EventKind, Platform
@@ -61,20 +61,10 @@ class EventItemSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=EventKind.values)
     member = serializers.RegexField(MEMBER_NO_PATTERN, required=False)
     email = serializers.EmailField(required=False, max_length=254)
-    occurred_at = serializers.CharField(max_length=64)
+    occurred_at = BoundedDateTimeField()
     days = serializers.IntegerField(min_value=1, max_value=MAX_KEY_DAYS, required=False)
     tier = serializers.ChoiceField(choices=Tier.values, required=False)
     refunds = serializers.RegexField(KEY_PATTERN, required=False)
-
-    def validate_occurred_at(self, value: str):
-        parsed = None
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise serializers.ValidationError(_("Use ISO 8601 with a UTC offset."))
-        return parsed
 
     def validate(self, attrs):
         if bool(attrs.get("member")) == bool(attrs.get("email")):
@@ -114,7 +104,9 @@ _EVENT_SCHEMA = {
         "occurred_at": {
             "type": "string",
             "format": "date-time",
-            "description": "Event time at the platform, ISO 8601 with offset",
+            "description": "Event time at the platform, ISO 8601 with offset. "
+            + BOUNDS_DESCRIPTION.format(min=year_bounds()[0], max=year_bounds()[1])
+            + " (rejected: invalid)",
         },
         "days": {
             "type": "integer",
@@ -168,8 +160,10 @@ class EventResultSerializer(serializers.Serializer):
     tier = serializers.CharField(allow_null=True)
     error = serializers.CharField(
         required=False,
-        help_text="rejected only: invalid, unknown_member, key_reused, occurred_in_future, "
-        "refund_target_invalid, already_refunded, nothing_to_refund, too_far_ahead",
+        help_text="rejected only: invalid, unknown_member, staff_account, key_reused, "
+        "occurred_in_future, refund_target_invalid, already_refunded, nothing_to_refund, "
+        "too_far_ahead, unavailable (the database refused it for now: nothing was applied, "
+        "send it again)",
     )
     detail = serializers.CharField(required=False)
 

@@ -1,6 +1,8 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from kamen_portal.timeinput import BoundedDateTimeField
+
 from ..models import Disconnect, LedgerEntry
 from ..selectors import appeal_deadline
 from ..usage_explain import weighting_explanation
@@ -12,7 +14,7 @@ class HeartbeatItemSerializer(serializers.Serializer):
 
     member = serializers.CharField(help_text="Member number, e.g. KM00001234")
     session = serializers.CharField(help_text="Session id, 1-128 of [A-Za-z0-9._:-]")
-    at = serializers.DateTimeField(help_text="Event time, ISO 8601 with UTC offset")
+    at = BoundedDateTimeField(help_text="Event time, ISO 8601 with UTC offset")
     state = serializers.ChoiceField(choices=["alive", "ended"], default="alive")
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils.translation import gettext as _
 
+from kamen_portal.timeinput import TimeInputError, parse_instant
 from members.models import MemberProfile
 
 from ..models import Node
@@ -46,16 +47,6 @@ class IngestResult:
 
 def _reject(result: IngestResult, index: int, code: str, message: str) -> None:
     result.rejected.append({"index": index, "code": code, "error": message})
-
-
-def _parse_at(raw) -> datetime | None:
-    if not isinstance(raw, str) or len(raw) > 40:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
-    except ValueError:
-        return None
-    return value
 
 
 def _known_members(numbers: set[str]) -> set[str]:
@@ -122,19 +113,14 @@ def heartbeats_ingest(*, node: Node, payload, now: datetime) -> IngestResult:
                 _('"session" must be 1 to 128 letters, digits or . _ : -'),
             )
             continue
-        at = _parse_at(at_raw)
-        if at is None:
-            _reject(
-                result,
-                index,
-                "invalid_time",
-                _('"at" must be an ISO 8601 time, e.g. 2026-11-26T08:00:00+08:00.'),
-            )
-            continue
-        if at.tzinfo is None or at.utcoffset() is None:
-            _reject(
-                result, index, "naive_time", _('"at" must include a UTC offset, e.g. +08:00 or Z.')
-            )
+        try:
+            at = parse_instant(at_raw)
+        except TimeInputError as exc:
+            # The codes nodes already branch on: naive_time for a missing
+            # offset, invalid_time for anything else the parser refuses
+            # (garbage, a year or an offset out of bounds).
+            code = "naive_time" if exc.reason == "naive" else "invalid_time"
+            _reject(result, index, code, f'"at": {exc.message}')
             continue
         if at > now + MAX_CLOCK_SKEW:
             _reject(

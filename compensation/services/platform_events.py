@@ -7,7 +7,13 @@ Invariants:
   key with different content is refused (``key_reused``);
 - every change of time or tier is a ledger entry (services/memberships.py),
   in the same transaction as the event row, under the member's row lock;
-- rejected items consume nothing: their key may be posted again once fixed.
+- rejected items consume nothing: their key may be posted again once fixed;
+- every item gets a result: an item the database refuses is rolled back
+  and rejected (``invalid`` for data it cannot hold, ``unavailable`` for a
+  failure of its own), never a 500 that would hide the results of the
+  items committed before it;
+- only members get time: an e-mail address of a staff account (which has
+  no member profile) is rejected (``staff_account``), never given one.
 
 Out-of-order delivery, by event time (``occurred_at``), the rule documented
 in docs/deployment.md:
@@ -28,15 +34,16 @@ in docs/deployment.md:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from members.models import MemberProfile
+from members.models import MemberProfile, User
 from members.services.accounts import account_create_pending
 
 from ..models import EventKind, EventStatus, LedgerKind, MembershipEvent, Platform, SourceKind
@@ -47,6 +54,8 @@ from .memberships import (
     membership_refund,
     membership_tier_change,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 _TIME_KINDS = {EventKind.PURCHASE: LedgerKind.PURCHASE, EventKind.RENEWAL: LedgerKind.RENEWAL}
@@ -102,6 +111,22 @@ def membership_events_apply(
             result = rejection(
                 key=event.key, code=exc.code, detail=exc.message, member_no=exc.member_no
             )
+        except DataError:
+            # The API's validation should have refused it; the item's
+            # transaction is rolled back, the others still count.
+            logger.exception("platform event %s refused by the database", event.key)
+            result = rejection(
+                key=event.key,
+                code="invalid",
+                detail=_("The event holds a value the portal cannot store."),
+            )
+        except DatabaseError:
+            logger.exception("platform event %s not applied", event.key)
+            result = rejection(
+                key=event.key,
+                code="unavailable",
+                detail=_("The event could not be applied now; nothing changed. Send it again."),
+            )
         results.append(result)
     return results
 
@@ -125,10 +150,27 @@ def _resolve_member(event: EventIn) -> tuple[MemberProfile, bool]:
     member = MemberProfile.objects.filter(user__email__iexact=event.email).first()
     if member is not None:
         return member, False
+    account = User.objects.filter(email__iexact=event.email).first()
+    if account is not None:
+        # An account without a member profile: staff (reviewers, supervisors)
+        # are not members, and membership time must not become theirs.
+        raise _not_a_member(account)
     if settings.MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS != "create":
         raise Rejected("unknown_member", _("No member has this e-mail address."))
     user, created = account_create_pending(email=event.email)
-    return MemberProfile.objects.get(user=user), created
+    member = MemberProfile.objects.filter(user=user).first()
+    if member is None:  # created concurrently as a staff account
+        raise _not_a_member(user)
+    return member, created
+
+
+def _not_a_member(user: User) -> Rejected:
+    if user.is_staff or user.is_superuser:
+        return Rejected(
+            "staff_account",
+            _("This e-mail address belongs to a staff account, which holds no membership."),
+        )
+    return Rejected("unknown_member", _("No member has this e-mail address."))
 
 
 def _apply(platform: Platform, event: EventIn, now: datetime) -> dict:
