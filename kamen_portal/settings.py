@@ -343,6 +343,9 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Messages live in the server-side session, not in the default signed (not
+# encrypted) cookie: a "shown only now" token or signing secret is a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 if env_bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
