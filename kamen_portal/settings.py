@@ -287,6 +287,31 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "compensation.membershipadjustment",
     {"model": "appeals.appeal", "exclude_fields": ["updated_at"]},
     "appeals.reasontemplate",
+    # Tokens and signing secrets: who issued, rotated or revoked what; the
+    # hash or secret itself never enters the trail (the prefix does).
+    {"model": "compensation.platform", "exclude_fields": ["token_hash"]},
+    {"model": "integrations.integrationtoken", "exclude_fields": ["token_hash"]},
+    {
+        "model": "integrations.webhookendpoint",
+        # Delivery health is the system's bookkeeping, not a staff write.
+        "exclude_fields": ["secret", "consecutive_failures", "failing_since"],
+    },
+    "compensation.cardkeybatch",
+    "compensation.incidentupdate",
+    "sites.site",
+    # Staff two-factor devices: removing one is a security change. The
+    # encrypted secret and the last use (every sign-in) stay out.
+    {"model": "mfa.authenticator", "exclude_fields": ["data", "last_used_at"]},
+    "account.emailaddress",
+    # Scheduled tasks (detection, sweeps); beat's own run bookkeeping stays out.
+    {
+        "model": "django_celery_beat.periodictask",
+        "exclude_fields": ["last_run_at", "total_run_count", "date_changed"],
+    },
+    "django_celery_beat.intervalschedule",
+    "django_celery_beat.crontabschedule",
+    "django_celery_beat.solarschedule",
+    "django_celery_beat.clockedschedule",
 )
 AUDITLOG_STORE_JSON_CHANGES = True
 

@@ -27,6 +27,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from members.audit import audit_record
 from members.models import MemberProfile, MemberStatus, User
 
 from ..models import CardKey, CardKeyBatch, LedgerEntry, LedgerKind, SourceKind
@@ -124,6 +125,8 @@ def card_key_batch_generate(*, batch: CardKeyBatch, now: datetime) -> list[str]:
             [CardKey(batch=batch, key_hash=card_key_hash(k), hint=k[-4:]) for k in keys],
             batch_size=1000,
         )
+        # Who took the one plain-text copy of the keys, and when.
+        audit_record(batch, changes={"downloaded_at": [None, now.isoformat()]})
     batch.downloaded_at = now
     return [_format(k) for k in keys]
 
@@ -132,7 +135,8 @@ def card_key_batch_void(*, batch: CardKeyBatch, now: datetime) -> int:
     """Stop every unredeemed key of the batch (a leaked CSV). Returns how
     many keys were still unredeemed."""
     with transaction.atomic():
-        CardKeyBatch.objects.filter(pk=batch.pk, voided_at__isnull=True).update(voided_at=now)
+        if CardKeyBatch.objects.filter(pk=batch.pk, voided_at__isnull=True).update(voided_at=now):
+            audit_record(batch, changes={"voided_at": [None, now.isoformat()]})
         return CardKey.objects.filter(batch_id=batch.pk, redeemed_at__isnull=True).count()
 
 
