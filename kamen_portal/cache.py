@@ -55,10 +55,10 @@ def redis_client(alias: str = "default"):
     return None
 
 
-def window_counts(key: str, *, window: int, ttl: int) -> tuple[int, int]:
-    """Count one more event in fixed window number ``window`` of ``key`` and
-    answer (events in the previous window, events in this one, this
-    included). One pipelined round trip on Redis; elsewhere a few cache
+def window_counts(key: str, *, window: int, ttl: int, amount: int = 1) -> tuple[int, int]:
+    """Count ``amount`` more events in fixed window number ``window`` of
+    ``key`` and answer (events in the previous window, events in this one,
+    these included). One pipelined round trip on Redis; elsewhere a few cache
     calls (the embedded default has one web process)."""
     backend = caches["default"]
     current = f"{key}:{window}"
@@ -68,24 +68,24 @@ def window_counts(key: str, *, window: int, ttl: int) -> tuple[int, int]:
         cur, prev = backend.make_and_validate_key(current), backend.make_and_validate_key(previous)
         pipe = client.pipeline(transaction=False)
         pipe.set(cur, 0, ex=ttl, nx=True)
-        pipe.incr(cur)
+        pipe.incr(cur, amount)
         pipe.get(prev)
         _created, count, before = pipe.execute()
         return int(before or 0), int(count)
     backend.add(current, 0, timeout=ttl)
     try:
-        count = backend.incr(current)
+        count = backend.incr(current, amount)
     except ValueError:  # expired between the two calls
-        backend.set(current, 1, timeout=ttl)
-        count = 1
+        backend.set(current, amount, timeout=ttl)
+        count = amount
     return int(backend.get(previous) or 0), count
 
 
-def window_uncount(key: str, *, window: int) -> None:
-    """Take back an event counted by ``window_counts`` (it was refused)."""
+def window_uncount(key: str, *, window: int, amount: int = 1) -> None:
+    """Take back events counted by ``window_counts`` (they were refused)."""
     backend = caches["default"]
     with contextlib.suppress(ValueError):  # already expired
-        backend.decr(f"{key}:{window}")
+        backend.decr(f"{key}:{window}", amount)
 
 
 # --- Atomic counters with a fixed expiry (lock-outs) ------------------------------
