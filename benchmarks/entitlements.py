@@ -134,13 +134,25 @@ def run(ctx: Context, params: dict, members) -> dict:
     from django.db import connections
     from django.utils import timezone
 
-    from integrations.entitlements import entitlements_get
+    from compensation.store import Beat, get_store
+    from integrations.entitlements import entitlements_for_node
 
     from .data import ensure_nodes
 
     os.environ["ENTITLEMENT_THROTTLE_RATE"] = "100000000/minute"
-    ((_node, token),) = ensure_nodes("bench-entitlements", 1, now=timezone.now())
+    now = timezone.now()
+    ((node, token),) = ensure_nodes("bench-entitlements", 1, now=now)
     numbers = [m.member_no for m in members[: params["members"]]]
+    # A node reads only its own members: every member reports on it once.
+    for start in range(0, len(numbers), BATCH):
+        beats = [
+            Beat(key=f"{n}|bench", at=now, ended=False) for n in numbers[start : start + BATCH]
+        ]
+        get_store().apply(node.pk, beats, threshold_s=300, arrival=now)
+
+    def entitlements_get(chunk):
+        return entitlements_for_node(node_id=node.pk, member_nos=chunk, now=timezone.now())
+
     cache.delete_many([f"ent:1:{n}" for n in numbers])
     started = time.perf_counter()
     for start in range(0, len(numbers), BATCH):

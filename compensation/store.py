@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import StrIndex, Substr
 
 from .models import NodeState, PendingGap, SessionState
 from .store_lua import APPLY_LUA, FLAG_LUA
@@ -62,6 +64,13 @@ class Gap:
 class NodeClock:
     watermark: datetime | None
     last_arrival: datetime | None
+
+
+def member_memory() -> timedelta:
+    """How long a node's member index remembers a member after their last
+    beat there (ENTITLEMENT_SCOPE_DAYS: a node reads entitlements only of
+    members it has reported within it)."""
+    return timedelta(days=settings.ENTITLEMENT_SCOPE_DAYS)
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -101,6 +110,7 @@ class RedisStore:
             self._k(node_id, "arrival"),
             self.gaps_key,
             self.nodes_key,
+            self._k(node_id, "members"),
         ]
         # One argument for the whole batch ("key at 0|1" lines; keys never
         # hold spaces or newlines): encoding 1,500 arguments per batch of 500
@@ -108,7 +118,19 @@ class RedisStore:
         packed = "".join(
             f"{beat.key} {to_us(beat.at)} {'1' if beat.ended else '0'}\n" for beat in beats
         )
-        self._apply(keys=keys, args=[int(threshold_s * MICRO), to_us(arrival), node_id, packed])
+        cutoff = to_us(arrival - member_memory())
+        self._apply(
+            keys=keys, args=[int(threshold_s * MICRO), to_us(arrival), node_id, packed, cutoff]
+        )
+
+    def members_seen(self, node_id: int, member_nos: list[str], *, since: datetime) -> set[str]:
+        """Which of ``member_nos`` had a beat on the node at or after
+        ``since``: one ZMSCORE on the node's member index."""
+        if not member_nos:
+            return set()
+        scores = self.redis.zmscore(self._k(node_id, "members"), member_nos)
+        floor = to_us(since)
+        return {n for n, s in zip(member_nos, scores, strict=True) if s is not None and s >= floor}
 
     def clocks(self) -> dict[int, NodeClock]:
         node_ids = sorted(int(n) for n in self.redis.smembers(self.nodes_key))
@@ -300,6 +322,21 @@ class DatabaseStore:
     def live_count(self, node_id: int) -> int:
 
         return SessionState.objects.filter(node_id=node_id, state=SessionState.State.LIVE).count()
+
+    def members_seen(self, node_id: int, member_nos: list[str], *, since: datetime) -> set[str]:
+        """Which of ``member_nos`` have a session on the node whose last beat
+        is at or after ``since``: one query per 500 numbers."""
+        found: set[str] = set()
+        member = Substr("key", 1, StrIndex("key", Value("|")) - 1)
+        for start in range(0, len(member_nos), 500):
+            chunk = member_nos[start : start + 500]
+            found.update(
+                SessionState.objects.filter(node_id=node_id, last_seen__gte=since)
+                .annotate(member=member)
+                .filter(member__in=chunk)
+                .values_list("member", flat=True)
+            )
+        return found
 
     def seen_since(self, node_id: int, since: datetime) -> list[str]:
 

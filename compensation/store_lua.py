@@ -1,9 +1,13 @@
 """The Redis store's server-side scripts (see ``compensation.store`` for the
 rules they apply). ARGV of the apply script: threshold (µs), arrival (µs),
-node id, then the whole batch as one string of "key at_us 0|1\\n" lines."""
+node id, the whole batch as one string of "key at_us 0|1\\n" lines, then the
+cut-off (µs) of the node's member index: KEYS[8] scores each member by their
+latest beat on the node (entitlements are scoped to it) and forgets those
+last seen before the cut-off."""
 
 APPLY_LUA = """
-local live, silent, ended, wmkey, arrkey, gaps, nodes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local live, silent, ended, wmkey, arrkey, gaps, nodes, members = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local seen = {}
 local thr = tonumber(ARGV[1])
 local node = ARGV[3]
 local wm = tonumber(redis.call('GET', wmkey) or '-1')
@@ -13,6 +17,8 @@ end
 for key, atraw, flag in string.gmatch(ARGV[4], '(%S+) (%d+) ([01])\\n') do
   local at = tonumber(atraw)
   local isend = flag == '1'
+  local member = string.match(key, '^([^|]+)|')
+  if member and (not seen[member] or at > seen[member]) then seen[member] = at end
   if wm >= 0 and at - wm > thr then gap('', wm, at) end
   if at > wm then wm = at end
   local prev = redis.call('ZSCORE', live, key)
@@ -50,6 +56,8 @@ for key, atraw, flag in string.gmatch(ARGV[4], '(%S+) (%d+) ([01])\\n') do
     end
   end
 end
+for member, at in pairs(seen) do redis.call('ZADD', members, 'GT', string.format('%d', at), member) end
+redis.call('ZREMRANGEBYSCORE', members, '-inf', '(' .. ARGV[5])
 if wm >= 0 then redis.call('SET', wmkey, string.format('%d', wm)) end
 redis.call('SET', arrkey, ARGV[2])
 redis.call('SADD', nodes, node)

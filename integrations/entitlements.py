@@ -13,6 +13,13 @@ otherwise put the old answer back right after the delete. Readers only
 to the database. Without Redis (the embedded default) there is no shared
 cache between web and worker processes to invalidate, so every look-up reads
 the database: one indexed query per request, batch or not.
+
+A node learns entitlements only of its own members: those it reported a
+heartbeat for within ENTITLEMENT_SCOPE_DAYS (the heartbeat store keeps a
+per-node member index, written at ingest: one ZMSCORE per look-up on Redis,
+one query on the embedded store). Any other number answers exactly as a
+number nobody holds, before the cache or the database is asked, so the
+answer (and its cost) tells a node nothing about members of other nodes.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import caches
 
+from compensation.store import get_store, member_memory
 from members.models import MemberProfile, MemberStatus
 
 KEY = "ent:1:{}"
@@ -55,8 +63,21 @@ def _unpack(member_no: str, value: tuple) -> Entitlement | None:
     return Entitlement(member_no, status, datetime.fromtimestamp(stamp, UTC) if stamp else None)
 
 
+def entitlements_for_node(
+    *, node_id: int, member_nos: list[str], now: datetime
+) -> dict[str, Entitlement | None]:
+    """What node ``node_id`` may learn about each number: the entitlement
+    of a member it reported a heartbeat for within ENTITLEMENT_SCOPE_DAYS,
+    None for everyone else, whether or not they exist (indistinguishable)."""
+    numbers = list(dict.fromkeys(member_nos))
+    own = get_store().members_seen(node_id, numbers, since=now - member_memory())
+    known = entitlements_get([n for n in numbers if n in own])
+    return {number: known.get(number) for number in numbers}
+
+
 def entitlements_get(member_nos: list[str]) -> dict[str, Entitlement | None]:
-    """The entitlement of each member number (None: no such member)."""
+    """The entitlement of each member number (None: no such member), for
+    any node: callers answering a node go through entitlements_for_node."""
     cache = _cache()
     result: dict[str, Entitlement | None] = {}
     missing = list(dict.fromkeys(member_nos))

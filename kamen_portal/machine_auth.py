@@ -117,10 +117,16 @@ class PerMachineThrottle(SimpleRateThrottle):
     and written back on each request: at a node's 12,000 look-ups a minute
     that list is 12,000 floats per request. Here it is one round trip of
     three small Redis commands. Refused requests are not counted, as in
-    DRF's, so a client that waits as told gets in."""
+    DRF's, so a client that waits as told gets in.
+
+    A request counts ``cost(request)`` events (1 unless a subclass says
+    otherwise, e.g. one per member of a batch look-up)."""
 
     model: type
     rate_setting: str
+
+    def cost(self, request) -> int:
+        return 1
 
     def get_rate(self) -> str:
         return getattr(settings, self.rate_setting)
@@ -139,21 +145,24 @@ class PerMachineThrottle(SimpleRateThrottle):
         window, into = divmod(now, self.duration)
         window = int(window)
         self.fraction = into / self.duration
-        previous, current = window_counts(key, window=window, ttl=2 * self.duration + 1)
-        self.previous, self.current = previous, current - 1
+        self.amount = amount = max(1, self.cost(request))
+        previous, current = window_counts(
+            key, window=window, ttl=2 * self.duration + 1, amount=amount
+        )
+        self.previous, self.current = previous, current - amount
         if previous * (1 - self.fraction) + current <= self.num_requests:
             return True
-        window_uncount(key, window=window)
+        window_uncount(key, window=window, amount=amount)
         return False
 
     def wait(self) -> float:
-        """Seconds until one more request would be admitted."""
-        limit, duration = self.num_requests, self.duration
-        if self.current + 1 > limit:
+        """Seconds until the same request would be admitted."""
+        limit, duration, amount = self.num_requests, self.duration, self.amount
+        if self.current + amount > limit:
             # Only once this window is the previous one, and has slid far
-            # enough out: current * (1 - f) + 1 <= limit.
-            needed = max(0.0, 1 - (limit - 1) / self.current) if self.current else 0.0
+            # enough out: current * (1 - f) + amount <= limit.
+            needed = max(0.0, 1 - (limit - amount) / self.current) if self.current else 0.0
             return (1 - self.fraction + needed) * duration
-        # previous * (1 - f) + current + 1 <= limit, later in this window.
-        needed = 1 - (limit - 1 - self.current) / self.previous if self.previous else 0.0
+        # previous * (1 - f) + current + amount <= limit, later in this window.
+        needed = 1 - (limit - amount - self.current) / self.previous if self.previous else 0.0
         return max(0.0, (needed - self.fraction) * duration)

@@ -81,8 +81,12 @@ if not 0 <= ALERT_OUTAGE_LOOKBACK_MINUTES <= 24 * 60:
     raise ImproperlyConfigured("ALERT_OUTAGE_LOOKBACK_MINUTES must be between 0 and 1440.")
 
 # --- Integrations (docs/integration.md) ------------------------------------------
-# Entitlement look-ups by nodes, per node (a batch of up to 1,000 counts once).
+# Entitlement look-ups by nodes, per node, counted per member looked up (a
+# batch of 1,000 counts 1,000); keep it at 1,000 per period or more.
 ENTITLEMENT_THROTTLE_RATE = env_str("ENTITLEMENT_THROTTLE_RATE", "12000/minute")
+# A node learns the entitlement only of members it reported a heartbeat for
+# within this many days (others answer as unknown members do).
+ENTITLEMENT_SCOPE_DAYS = env_int("ENTITLEMENT_SCOPE_DAYS", default=30)
 # Cached answers live at most this long; every ledger entry and member status
 # change also deletes them at once (after commit).
 ENTITLEMENT_CACHE_SECONDS = env_int("ENTITLEMENT_CACHE_SECONDS", default=300)

@@ -45,6 +45,7 @@ from .product_settings import (  # noqa: F401  (settings: read by name)
     EMAIL_RETRY_HOURS,
     EMAIL_RETRY_MAX_DELAY,
     ENTITLEMENT_CACHE_SECONDS,
+    ENTITLEMENT_SCOPE_DAYS,
     ENTITLEMENT_THROTTLE_RATE,
     HEARTBEAT_MAX_BODY_BYTES,
     INTEGRATION_THROTTLE_RATE,
@@ -292,6 +293,31 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "compensation.membershipadjustment",
     {"model": "appeals.appeal", "exclude_fields": ["updated_at"]},
     "appeals.reasontemplate",
+    # Tokens and signing secrets: who issued, rotated or revoked what; the
+    # hash or secret itself never enters the trail (the prefix does).
+    {"model": "compensation.platform", "exclude_fields": ["token_hash"]},
+    {"model": "integrations.integrationtoken", "exclude_fields": ["token_hash"]},
+    {
+        "model": "integrations.webhookendpoint",
+        # Delivery health is the system's bookkeeping, not a staff write.
+        "exclude_fields": ["secret", "consecutive_failures", "failing_since"],
+    },
+    "compensation.cardkeybatch",
+    "compensation.incidentupdate",
+    "sites.site",
+    # Staff two-factor devices: removing one is a security change. The
+    # encrypted secret and the last use (every sign-in) stay out.
+    {"model": "mfa.authenticator", "exclude_fields": ["data", "last_used_at"]},
+    "account.emailaddress",
+    # Scheduled tasks (detection, sweeps); beat's own run bookkeeping stays out.
+    {
+        "model": "django_celery_beat.periodictask",
+        "exclude_fields": ["last_run_at", "total_run_count", "date_changed"],
+    },
+    "django_celery_beat.intervalschedule",
+    "django_celery_beat.crontabschedule",
+    "django_celery_beat.solarschedule",
+    "django_celery_beat.clockedschedule",
 )
 AUDITLOG_STORE_JSON_CHANGES = True
 
@@ -348,6 +374,9 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Messages live in the server-side session, not in the default signed (not
+# encrypted) cookie: a "shown only now" token or signing secret is a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 if env_bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

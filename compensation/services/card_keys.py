@@ -10,7 +10,8 @@ Invariants:
   entry;
 - to the member, a key that never existed, one already used, one past its
   date and one voided are the same failure (no oracle), and every failure
-  counts towards a lock-out per member and per client address.
+  counts towards a lock-out per member and per client address, counted
+  before the key is checked so concurrent attempts cannot overrun it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from kamen_portal.cache import counter_clear, counter_hit, counter_take_back
+from members.audit import audit_record
 from members.models import MemberProfile, MemberStatus, User
 
 from ..models import CardKey, CardKeyBatch, LedgerEntry, LedgerKind, SourceKind
@@ -124,6 +126,8 @@ def card_key_batch_generate(*, batch: CardKeyBatch, now: datetime) -> list[str]:
             [CardKey(batch=batch, key_hash=card_key_hash(k), hint=k[-4:]) for k in keys],
             batch_size=1000,
         )
+        # Who took the one plain-text copy of the keys, and when.
+        audit_record(batch, changes={"downloaded_at": [None, now.isoformat()]})
     batch.downloaded_at = now
     return [_format(k) for k in keys]
 
@@ -132,7 +136,8 @@ def card_key_batch_void(*, batch: CardKeyBatch, now: datetime) -> int:
     """Stop every unredeemed key of the batch (a leaked CSV). Returns how
     many keys were still unredeemed."""
     with transaction.atomic():
-        CardKeyBatch.objects.filter(pk=batch.pk, voided_at__isnull=True).update(voided_at=now)
+        if CardKeyBatch.objects.filter(pk=batch.pk, voided_at__isnull=True).update(voided_at=now):
+            audit_record(batch, changes={"voided_at": [None, now.isoformat()]})
         return CardKey.objects.filter(batch_id=batch.pk, redeemed_at__isnull=True).count()
 
 
@@ -150,10 +155,31 @@ def _lockout_seconds() -> int:
     return settings.CARD_KEY_LOCKOUT_MINUTES * 60
 
 
-def _check_lockout(member: MemberProfile, client_ip: str) -> None:
+def _locked_out() -> CardKeyError:
+    return CardKeyError(
+        "locked_out",
+        _("Too many wrong card keys. Try again in %(minutes)d minutes.")
+        % {"minutes": settings.CARD_KEY_LOCKOUT_MINUTES},
+        retry_after=_lockout_seconds(),
+    )
+
+
+def _claim_attempt(member: MemberProfile, client_ip: str) -> None:
+    """Count this attempt against the member and the address *before* the
+    key is looked at, and refuse on the count: one atomic increment each, so
+    of N concurrent attempts at most the limit get checked (a check followed
+    by a count let 7 of 24 through a limit of 5). An attempt refused here is
+    taken back, so waiting out the lock-out is enough; a wrong key stays
+    counted; a right key gives its count back (``_attempt_not_a_failure``)."""
+    hit: list[str] = []
     try:
-        counts = cache.get_many([key for key, _limit in _counter_keys(member, client_ip)])
+        over = False
+        for key, limit in _counter_keys(member, client_ip):
+            count = counter_hit(key, ttl=_lockout_seconds())
+            hit.append(key)
+            over = over or count > limit
     except Exception as exc:  # noqa: BLE001 -- any cache failure: refuse, see below
+        _take_back(hit)
         # Fail closed: a brute-force guard that disappears when the cache is
         # down is no guard. Redemption waits for the cache to come back.
         raise CardKeyError(
@@ -161,23 +187,28 @@ def _check_lockout(member: MemberProfile, client_ip: str) -> None:
             _("Card keys cannot be checked right now. Try again in a minute."),
             retry_after=60,
         ) from exc
-    for key, limit in _counter_keys(member, client_ip):
-        if (counts.get(key) or 0) >= limit:
-            raise CardKeyError(
-                "locked_out",
-                _("Too many wrong card keys. Try again in %(minutes)d minutes.")
-                % {"minutes": settings.CARD_KEY_LOCKOUT_MINUTES},
-                retry_after=_lockout_seconds(),
-            )
+    if over:
+        _take_back(hit)
+        raise _locked_out()
 
 
-def _record_failure(member: MemberProfile, client_ip: str) -> None:
-    for key, _limit in _counter_keys(member, client_ip):
-        try:
-            if not cache.add(key, 1, timeout=_lockout_seconds()):
-                cache.incr(key)
-        except Exception:  # noqa: BLE001,S112 -- counted next time the cache answers
-            continue
+def _take_back(keys: list[str]) -> None:
+    for key in keys:
+        # Should the cache fail here, the counter expires on its own.
+        with contextlib.suppress(Exception):
+            counter_take_back(key)
+
+
+def _attempt_not_a_failure(member: MemberProfile, client_ip: str, *, redeemed: bool) -> None:
+    """The attempt claimed in ``_claim_attempt`` was no wrong key. A
+    redemption clears the member's count (not the address's)."""
+    (member_key, _m), (ip_key, _i) = _counter_keys(member, client_ip)
+    with contextlib.suppress(Exception):
+        if redeemed:
+            counter_clear(member_key)
+        else:
+            counter_take_back(member_key)
+    _take_back([ip_key])
 
 
 def _invalid() -> CardKeyError:
@@ -206,12 +237,23 @@ def card_key_redeem(
         raise CardKeyError(
             "account_inactive", _("Your membership is suspended or closed: contact support.")
         )
-    _check_lockout(member, client_ip)
+    _claim_attempt(member, client_ip)
     normalized = card_key_normalize(key)
     if normalized is None:
-        _record_failure(member, client_ip)
-        raise _invalid()
-    digest = card_key_hash(normalized)
+        raise _invalid()  # counted
+    try:
+        redemption = _redeem(member=member, digest=card_key_hash(normalized), now=now)
+    except BaseException as exc:
+        if not (isinstance(exc, CardKeyError) and exc.code == "invalid_key"):
+            # A valid key refused for another reason (too far ahead), or an
+            # error of ours: not a wrong key, so it does not count.
+            _attempt_not_a_failure(member, client_ip, redeemed=False)
+        raise
+    _attempt_not_a_failure(member, client_ip, redeemed=True)
+    return redemption
+
+
+def _redeem(*, member: MemberProfile, digest: str, now: datetime) -> Redemption:
     with transaction.atomic():
         # Lock order: the key row, then the member, then the ledger head.
         card = (
@@ -253,12 +295,7 @@ def card_key_redeem(
                 raise CardKeyError(exc.code, exc.message) from exc
             CardKey.objects.filter(pk=card.pk).update(entry=entry)
     if not usable:
-        _record_failure(member, client_ip)
         raise _invalid()
-    # A success clears the member's count (not the address's); should the
-    # cache be down, the counter expires on its own.
-    with contextlib.suppress(Exception):
-        cache.delete(_counter_keys(member, client_ip)[0][0])
     member.expires_at, member.tier = locked.expires_at, locked.tier
     return Redemption(
         entry=entry, expires_at=locked.expires_at, tier=locked.tier, days=card.batch.days

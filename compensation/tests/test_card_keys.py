@@ -267,3 +267,105 @@ def test_the_same_key_from_many_members_at_once_works_once():
     assert errors == []
     assert sorted(outcomes) == ["invalid_key"] * 5 + ["ok"]
     assert LedgerEntry.objects.filter(kind=LedgerKind.CARD_KEY).count() == 1
+
+
+# --- Lock-out: counted before the check, whatever the concurrency --------------
+
+
+def _wrong_keys_at_once(member, key: str, n: int) -> tuple[list[str], list[Exception]]:
+    """``n`` threads, released together, each redeem ``key`` for ``member``."""
+    barrier = threading.Barrier(n)
+    outcomes, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            card_key_redeem(member=member, key=key, client_ip="203.0.113.9", now=timezone.now())
+            outcomes.append("ok")
+        except CardKeyError as exc:
+            outcomes.append(exc.code)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes, errors
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=5, CARD_KEY_IP_FAILURE_LIMIT=100)
+def test_24_wrong_keys_at_once_get_at_most_the_limit_checked_on_postgres_and_redis():
+    make_keys(quantity=1)
+    member = MemberFactory().member
+    outcomes, errors = _wrong_keys_at_once(member, "X" * KEY_LEN, 24)
+    assert errors == []
+    # Exactly the limit were looked up; every other attempt was refused.
+    assert sorted(outcomes) == ["invalid_key"] * 5 + ["locked_out"] * 19
+    with pytest.raises(CardKeyError) as exc:
+        card_key_redeem(member=member, key="Y" * KEY_LEN, client_ip="", now=timezone.now())
+    assert exc.value.code == "locked_out"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=5, CARD_KEY_IP_FAILURE_LIMIT=100)
+def test_24_wrong_keys_at_once_get_at_most_the_limit_checked_on_the_embedded_cache(tmp_path):
+    # The embedded default's file cache, even when the suite runs with Redis.
+    embedded = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    member = MemberFactory().member
+    with override_settings(CACHES=embedded):
+        outcomes, errors = _wrong_keys_at_once(member, "nope", 24)
+    assert errors == []
+    assert sorted(outcomes) == ["invalid_key"] * 5 + ["locked_out"] * 19
+
+
+@override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=2)
+def test_a_refused_attempt_is_not_counted_and_a_right_key_clears_the_count():
+    _b, keys = make_keys(quantity=2)
+    member = MemberFactory().member
+    now = timezone.now()
+    with pytest.raises(CardKeyError):
+        card_key_redeem(member=member, key="X" * KEY_LEN, client_ip="", now=now)
+    card_key_redeem(member=member, key=keys[0], client_ip="", now=now)
+    # The success cleared the count: two more wrong keys before the lock-out.
+    for _ in range(2):
+        with pytest.raises(CardKeyError) as exc:
+            card_key_redeem(member=member, key="X" * KEY_LEN, client_ip="", now=now)
+        assert exc.value.code == "invalid_key"
+    for _ in range(3):
+        with pytest.raises(CardKeyError) as exc:
+            card_key_redeem(member=member, key=keys[1], client_ip="", now=now)
+        assert exc.value.code == "locked_out"
+    # The three refusals were not counted: one more allowed wrong key is
+    # checked (and the right key stays unused).
+    with override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=3), pytest.raises(CardKeyError) as exc:
+        card_key_redeem(member=member, key="X" * KEY_LEN, client_ip="", now=now)
+    assert exc.value.code == "invalid_key"
+    assert CardKey.objects.filter(redeemed_at__isnull=True).count() == 1
+
+
+def test_redemption_refuses_while_the_cache_is_down(monkeypatch):
+    from compensation.services import card_keys
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(card_keys, "counter_hit", down)
+    _b, keys = make_keys(quantity=1)
+    with pytest.raises(CardKeyError) as exc:
+        card_key_redeem(
+            member=MemberFactory().member, key=keys[0], client_ip="", now=timezone.now()
+        )
+    assert exc.value.code == "try_later" and exc.value.retry_after == 60
+    assert not CardKey.objects.filter(redeemed_at__isnull=False).exists()

@@ -13,7 +13,7 @@ from compensation.api.authentication import IsNode, NodeTokenAuthentication
 from kamen_portal.api import JSONObjectParser, RequestError, error_responses
 from members.models import MEMBER_NO_PATTERN
 
-from ..entitlements import entitlements_get
+from ..entitlements import entitlements_for_node
 from ..events import envelope, iso
 from ..models import EventType
 from ..selectors import FEED_MAX_LIMIT, events_after
@@ -32,6 +32,14 @@ from .serializers import (
 )
 
 _MEMBER_NO = re.compile(MEMBER_NO_PATTERN)
+
+SCOPE_NOTE = (
+    "A node learns the entitlement only of members it reported a heartbeat for (any session, "
+    "within ENTITLEMENT_SCOPE_DAYS, 30 by default): send a member's first heartbeat when they "
+    "connect, then ask. Any other member number answers exactly as a number nobody holds "
+    "(`unknown_member`). Throttled per node at ENTITLEMENT_THROTTLE_RATE, counting each member "
+    "looked up, not each request."
+)
 
 
 def _answer(entitlement, now) -> dict:
@@ -52,17 +60,28 @@ class _NodeView(APIView):
 class EntitlementView(_NodeView):
     @extend_schema(
         summary="Is this member entitled to connect now, and until when (service nodes)",
+        description=SCOPE_NOTE,
         responses={
             200: EntitlementAnswerSerializer,
             **error_responses(
-                401, 404, 429, e404="No member with this number (error: unknown_member)"
+                401,
+                404,
+                429,
+                e404="No member with this number, or not a member of this node (one answer for "
+                "both; error: unknown_member)",
+                e429="Throttled per node (each member looked up counts): retry after the "
+                "Retry-After header",
             ),
         },
     )
     def get(self, request, member_no: str):
         now = timezone.now()
         entitlement = (
-            entitlements_get([member_no]).get(member_no) if _MEMBER_NO.match(member_no) else None
+            entitlements_for_node(node_id=request.auth.pk, member_nos=[member_no], now=now).get(
+                member_no
+            )
+            if _MEMBER_NO.match(member_no)
+            else None
         )
         if entitlement is None:
             return Response(
@@ -77,6 +96,7 @@ class EntitlementBatchView(_NodeView):
 
     @extend_schema(
         summary="Entitlements of up to 1,000 members at once (service nodes)",
+        description=SCOPE_NOTE,
         request=EntitlementBatchRequestSerializer,
         responses={
             200: EntitlementBatchSerializer,
@@ -87,6 +107,8 @@ class EntitlementBatchView(_NodeView):
                 429,
                 e400="Malformed body, or not 1 to 1,000 member numbers; unknown or "
                 "malformed numbers are named in 200's rejected",
+                e429="Throttled per node, each member in the batch counting once: retry after "
+                "the Retry-After header",
             ),
         },
     )
@@ -96,7 +118,11 @@ class EntitlementBatchView(_NodeView):
         numbers = serializer.validated_data["members"]
         now = timezone.now()
         valid = [n for n in numbers if _MEMBER_NO.match(n)]
-        found = entitlements_get(valid) if valid else {}
+        found = (
+            entitlements_for_node(node_id=request.auth.pk, member_nos=valid, now=now)
+            if valid
+            else {}
+        )
         answers, rejected = [], []
         for index, number in enumerate(numbers):
             entitlement = found.get(number)

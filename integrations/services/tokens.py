@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from compensation.tokens import token_hash, token_new, token_plausible
+from members.audit import audit_record
 
 from ..models import IntegrationToken
 
@@ -32,9 +33,12 @@ def integration_token_create(
 
 
 def integration_token_revoke(*, token: IntegrationToken, now: datetime) -> bool:
-    return bool(
+    revoked = bool(
         IntegrationToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     )
+    if revoked:
+        audit_record(token, changes={"revoked_at": [None, now.isoformat()]})
+    return revoked
 
 
 def integration_token_authenticate(*, token: str) -> IntegrationToken | None:

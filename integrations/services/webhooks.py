@@ -32,6 +32,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from kamen_portal.queue import enqueue_now, enqueue_on_commit
+from members.audit import audit_record
 from members.models import NotificationKind, User
 from members.services.notify import Message, notify_many
 
@@ -93,13 +94,18 @@ def endpoint_update(
 def endpoint_roll_secret(*, endpoint: WebhookEndpoint) -> str:
     """A new secret at once (the old one stops verifying); shown once."""
     secret = _new_secret()
+    old_prefix = endpoint.secret_prefix
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret=secret, secret_prefix=secret[:12])
+    # On the trail by its prefix only: the secret never enters it.
+    audit_record(endpoint, changes={"secret_prefix": [old_prefix, secret[:12]]})
     return secret
 
 
 def endpoint_enable(*, endpoint: WebhookEndpoint, now: datetime) -> int:
     """Enable again; its waiting deliveries are due now. Returns how many."""
     with transaction.atomic():
+        if WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=False).exists():
+            audit_record(endpoint, changes={"enabled": [False, True]})
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             enabled=True,
             disabled_at=None,
@@ -114,11 +120,14 @@ def endpoint_enable(*, endpoint: WebhookEndpoint, now: datetime) -> int:
 
 def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str, now: datetime) -> bool:
     """Stop sending to ``endpoint``. True if this call disabled it."""
-    return bool(
+    disabled = bool(
         WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
             enabled=False, disabled_at=now, disabled_reason=reason[:200]
         )
     )
+    if disabled:
+        audit_record(endpoint, changes={"enabled": [True, False]})
+    return disabled
 
 
 def retry_delay(attempt: int, *, rng: random.Random | None = None) -> float:
@@ -434,10 +443,14 @@ def deliveries_redeliver(*, delivery_ids: list[int], now: datetime) -> int:
     """Send these deliveries again now (failed ones get one more attempt,
     delivered ones are sent once more: receivers dedupe on the event id).
     Rows of disabled endpoints wait until the endpoint is enabled."""
-    updated = WebhookDelivery.objects.filter(
+    due = WebhookDelivery.objects.filter(
         pk__in=delivery_ids,
         status__in=(DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED, DeliveryStatus.PENDING),
-    ).update(status=DeliveryStatus.PENDING, next_attempt_at=now)
+    )
+    before = list(due.only("pk", "status"))
+    updated = due.update(status=DeliveryStatus.PENDING, next_attempt_at=now)
+    for delivery in before:
+        audit_record(delivery, changes={"status": [delivery.status, DeliveryStatus.PENDING]})
     ids = sorted(delivery_ids)
     for start in range(0, len(ids), DELIVERY_CHUNK):
         enqueue_on_commit(

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from compensation import store as store_module
@@ -43,3 +44,14 @@ def node_api(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+def report(node_client, *members, session="s1", at=None):
+    """The node reports each member's heartbeat (as on connect), so it may
+    read their entitlements."""
+    at = (at or timezone.now()).isoformat()
+    beats = [
+        {"member": m.member_no, "session": session, "at": at, "state": "alive"} for m in members
+    ]
+    response = node_client.post("/api/v1/heartbeats/", {"heartbeats": beats}, format="json")
+    assert response.status_code == 202 and response.json()["accepted"] == len(members)

@@ -21,6 +21,8 @@ from integrations.services.tokens import integration_token_create, integration_t
 from members.models import MemberStatus
 from members.tests.factories import MemberFactory, StaffFactory
 
+from .conftest import report
+
 pytestmark = pytest.mark.django_db
 
 
@@ -43,6 +45,7 @@ def test_entitlement_answers_now_and_until_when(node_api):
     suspended = _member(days=10)
     suspended.status = MemberStatus.SUSPENDED
     suspended.save(update_fields=["status"])
+    report(node_api, active, lapsed, suspended)
     answers = {
         m.member_no: node_api.get(f"/api/v1/entitlements/{m.member_no}/").json()
         for m in (active, lapsed, suspended)
@@ -67,6 +70,7 @@ def test_unknown_or_malformed_member_is_404(node_api, number):
 
 def test_batch_answers_the_good_and_names_the_bad(node_api):
     a, b = _member(), _member(days=-2)
+    report(node_api, a, b)
     response = node_api.post(
         "/api/v1/entitlements/",
         {"members": [a.member_no, "KM99999999", b.member_no, "bogus"]},
@@ -97,6 +101,7 @@ def test_cached_answers_are_replaced_after_a_credit_and_a_status_change(
     node_api, django_capture_on_commit_callbacks
 ):
     member = _member()
+    report(node_api, member)
     url = f"/api/v1/entitlements/{member.member_no}/"
     first = node_api.get(url).json()
     assert cache.get(KEY.format(member.member_no)) is not None

@@ -17,6 +17,8 @@ from integrations.services.tokens import integration_token_create
 from integrations.services.webhooks import endpoint_create
 from integrations.tasks import sweep_webhook_deliveries
 
+from .conftest import report
+
 pytestmark = pytest.mark.django_db
 
 
@@ -47,6 +49,7 @@ def test_credit_reaches_receiver_once_signed_survives_an_outage_and_matches_the_
     receiver.secret = secret
     node = world.node()
     m1, m2 = world.member(), world.member()
+    report(node_api, m1)  # m1 connects to the node asking for entitlements
     old_end = _entitlement(node_api, m1)["until"]  # now cached
 
     # m1 falls silent from minute 10 to 22: a 12-minute disconnect, credited.

@@ -30,8 +30,10 @@ def _call(token: str, method: str, path: str, body: dict | None = None):
 @pytest.fixture
 def doors():
     member = MemberFactory().member
+    beat = {"member": member.member_no, "session": "s1", "at": timezone.now().isoformat()}
+    # In this order: a node reads the entitlements of members it reported.
     return {
-        "heartbeats": ("POST", "/api/v1/heartbeats/", {"heartbeats": []}, 202),
+        "heartbeats": ("POST", "/api/v1/heartbeats/", {"heartbeats": [beat]}, 202),
         "entitlements": ("GET", f"/api/v1/entitlements/{member.member_no}/", None, 200),
         "entitlement batch": (
             "POST",
