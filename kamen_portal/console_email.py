@@ -11,6 +11,7 @@ text, which is to say every Chinese e-mail."""
 from __future__ import annotations
 
 import re
+import sys
 from html import unescape
 from html.parser import HTMLParser
 
@@ -110,5 +111,12 @@ def render(message) -> str:
 
 
 class EmailBackend(DjangoConsoleBackend):
+    def __init__(self, *args, **kwargs):
+        # The process's own stdout: a Celery worker replaces sys.stdout with a
+        # proxy that logs each write as a WARNING line, which would put a log
+        # prefix in front of the banner.
+        kwargs.setdefault("stream", sys.__stdout__ or sys.stdout)
+        super().__init__(*args, **kwargs)
+
     def write_message(self, message):
         self.stream.write(render(message) + "\n")

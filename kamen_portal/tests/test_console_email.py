@@ -68,3 +68,14 @@ def test_the_embedded_default_uses_it():
 
     if not portal_settings.EMAIL_URL:
         assert portal_settings.EMAIL_BACKEND == BACKEND
+
+
+def test_in_a_celery_worker_it_bypasses_the_stdout_proxy(capfd, monkeypatch):
+    # A worker swaps sys.stdout for a proxy that logs every write; the banner
+    # must reach the console as it is, not as WARNING log lines.
+    proxy = io.StringIO()
+    monkeypatch.setattr("sys.stdout", proxy)
+    message = EmailMessage(subject="Hello", body="http://127.0.0.1:8000/x/", to=["m@example.com"])
+    get_connection(BACKEND).send_messages([message])
+    assert proxy.getvalue() == ""
+    assert " Subject:  Hello" in capfd.readouterr().out
