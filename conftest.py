@@ -131,8 +131,9 @@ def pytest_unconfigure(config):
         )
         if count
     )
+    both = " (some need both)" if pg & redis else ""
     reporter.write_line(
-        f"Embedded mode (SQLite, no Redis): {len(pg | redis)} tests were skipped, {needs} "
+        f"Embedded mode (SQLite, no Redis): {len(pg | redis)} tests were skipped, {needs}{both} "
         "(races, fault, worker and broker tests); `apt-get install postgresql redis-server` "
         "and `make test` starts throwaway servers itself (or set DATABASE_URL / REDIS_URL).",
         yellow=True,
