@@ -39,8 +39,12 @@ seed: migrate
 run: install compilemessages migrate seed
 	PORT=$(PORT) exec scripts/run.sh
 
+# On real PostgreSQL and Redis when they are set (DATABASE_URL, REDIS_URL) or
+# installed (throwaway servers, stopped at the end); otherwise embedded
+# (SQLite, no Redis), and the last line says what that left out. README
+# "Testing"; KAMEN_TEST_SERVICES=embedded|throwaway forces a mode.
 test: install-dev compilemessages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	scripts/test.sh $(PYTEST_ARGS)
 
 # Everything but the slow whole-system tests (browsers, servers, workers,
 # races), on every core (pytest-xdist).

@@ -1,8 +1,13 @@
 """Shared fixtures and the rules for tests that need real services.
 
 Tests marked ``postgres`` or ``redis`` run against the real servers when
-DATABASE_URL / REDIS_URL point at them, and are skipped with the reason
-otherwise. CI sets KAMEN_FAIL_ON_SKIP=true so a skipped test fails the run.
+DATABASE_URL / REDIS_URL point at them (``make test`` starts throwaway ones
+when they are installed), and are skipped with the reason otherwise; the run
+then ends with one line saying what was left out and how to get it.
+
+KAMEN_FAIL_ON_SKIP: ``true`` fails a run that skipped any test (CI on
+PostgreSQL and Redis); ``unmarked`` fails one that skipped a test not marked
+``postgres`` or ``redis`` (CI's embedded run); ``false`` (default) neither.
 """
 
 import os
@@ -12,8 +17,6 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.cache import cache
-
-from kamen_portal.env import env_bool
 
 # Whole-system tests that start real processes (browsers, servers, workers)
 # or race threads on PostgreSQL: `make test-fast` leaves them out.
@@ -28,6 +31,7 @@ _SLOW_PATHS = (
 
 
 def pytest_configure(config):
+    _skip_policy()  # a misspelt KAMEN_FAIL_ON_SKIP stops the run before it starts
     # Tests hash many passwords (factories, sign-ins); the production hasher
     # is deliberately slow. Subprocess servers keep the real settings.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -67,16 +71,74 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_redis)
 
 
-def pytest_sessionfinish(session, exitstatus):
-    if not env_bool("KAMEN_FAIL_ON_SKIP", default=False):
+_SERVICE_MARKS = ("postgres", "redis")
+_skipped_for_services: dict[str, set[str]] = {mark: set() for mark in _SERVICE_MARKS}
+_skipped_otherwise: list[str] = []
+
+
+def _skip_policy() -> str:
+    value = os.environ.get("KAMEN_FAIL_ON_SKIP", "false").strip().lower()
+    if value not in ("true", "false", "unmarked"):
+        raise pytest.UsageError(
+            f"KAMEN_FAIL_ON_SKIP must be true, false or unmarked (got {value!r})."
+        )
+    return value
+
+
+def pytest_runtest_logreport(report):
+    if not report.skipped or getattr(report, "wasxfail", None) is not None:
         return
+    marks = [mark for mark in _SERVICE_MARKS if mark in report.keywords]
+    for mark in marks:
+        _skipped_for_services[mark].add(report.nodeid)
+    if not marks:
+        _skipped_otherwise.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    policy = _skip_policy()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if skipped and session.exitstatus == 0:
+    if policy == "false" or reporter is None or session.exitstatus != 0:
+        return
+    skipped = len(reporter.stats.get("skipped", []))
+    if policy == "true" and skipped:
         reporter.write_line(
             f"KAMEN_FAIL_ON_SKIP: {skipped} test(s) were skipped; CI requires none.", red=True
         )
         session.exitstatus = 1
+    elif policy == "unmarked" and _skipped_otherwise:
+        reporter.write_line(
+            f"KAMEN_FAIL_ON_SKIP=unmarked: {len(_skipped_otherwise)} test(s) not marked "
+            f"postgres/redis were skipped, e.g. {_skipped_otherwise[0]}",
+            red=True,
+        )
+        session.exitstatus = 1
+
+
+def pytest_unconfigure(config):
+    """The last line of an embedded run: what it left out, and how to get it.
+    (After pytest's own summary line, so a newcomer reads it.)"""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    pg = _skipped_for_services["postgres"]
+    redis = _skipped_for_services["redis"]
+    if reporter is None or not (pg or redis):
+        return
+    needs = " and ".join(
+        text
+        for count, text in (
+            (len(pg), f"{len(pg)} need PostgreSQL"),
+            (len(redis), f"{len(redis)} need Redis"),
+        )
+        if count
+    )
+    both = " (some need both)" if pg & redis else ""
+    reporter.write_line(
+        f"Embedded mode (SQLite, no Redis): {len(pg | redis)} tests were skipped, {needs}{both} "
+        "(races, fault, worker and broker tests); `apt-get install postgresql redis-server` "
+        "and `make test` starts throwaway servers itself (or set DATABASE_URL / REDIS_URL).",
+        yellow=True,
+        bold=True,
+    )
 
 
 @pytest.fixture(autouse=True)

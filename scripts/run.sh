@@ -22,13 +22,24 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# Worker and beat say only what needs attention (beat logs every dispatch at
+# INFO, about every 15 s); LOG_LEVEL=INFO brings the chatter back. E-mails
+# print whatever the level (kamen_portal/console_email.py). The web server
+# keeps its request lines.
+CELERY_LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+# Celery warns about running as root (common in a container or a fresh VM).
+# The risk it means is unpickling a message as root; this portal accepts
+# JSON only (CELERY_ACCEPT_CONTENT), so for `make run` it is noise.
+ROOT_OK="ignore:You're running the worker with superuser privileges"
+
 # Embedded: one worker consumes every queue (kamen_portal/settings.py,
 # CELERY_TASK_ROUTES); production gives detection its own worker (README).
 QUEUES="detection,payouts,notifications,exports,webhooks,celery"
-"$BIN/celery" -A kamen_portal worker -Q "$QUEUES" --loglevel=INFO --concurrency=2 \
-  --hostname="worker@%h" &
+LOG_LEVEL="$CELERY_LOG_LEVEL" PYTHONWARNINGS="$ROOT_OK" \
+  "$BIN/celery" -A kamen_portal worker -Q "$QUEUES" --loglevel="$CELERY_LOG_LEVEL" \
+  --concurrency=2 --hostname="worker@%h" &
 pids+=($!)
-"$BIN/celery" -A kamen_portal beat --loglevel=INFO --pidfile= &
+LOG_LEVEL="$CELERY_LOG_LEVEL" "$BIN/celery" -A kamen_portal beat --loglevel="$CELERY_LOG_LEVEL" --pidfile= &
 pids+=($!)
 # --noreload: one process per role, so stopping is clean and nothing is orphaned.
 "$BIN/python" manage.py runserver "127.0.0.1:${PORT}" --noreload &

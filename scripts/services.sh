@@ -13,7 +13,8 @@
 # the numbers) and Redis persists nothing. Both listen on 127.0.0.1 only.
 #
 # Environment: PGBIN (default: the newest /usr/lib/postgresql/*/bin),
-# PGPORT / REDISPORT (default: a free port), DBNAME (default: kamen).
+# PGPORT / REDISPORT (default: a free port), DBNAME (default: kamen),
+# SERVICES (default: "postgres redis"; name one to start only that one).
 set -euo pipefail
 
 usage() {
@@ -71,56 +72,68 @@ free_port() {
 }
 
 start() {
-  local pgbin pgport redisport dbname
-  pgbin=$(pg_bin)
-  command -v redis-server >/dev/null || { log "redis-server is not installed"; exit 1; }
-  command -v redis-cli >/dev/null || { log "redis-cli is not installed"; exit 1; }
-  pgport=${PGPORT:-$(free_port)}
-  redisport=${REDISPORT:-$(free_port)}
-  [ "$redisport" != "$pgport" ] || redisport=$((pgport + 1))
+  local services=" ${SERVICES:-postgres redis} "
+  local want_pg="" want_redis=""
+  case "$services" in *" postgres "*) want_pg=1 ;; esac
+  case "$services" in *" redis "*) want_redis=1 ;; esac
+  [ -n "$want_pg$want_redis" ] || { log "SERVICES names neither postgres nor redis"; exit 2; }
+  local pgbin="" pgport="" redisport="" dbname
+  if [ -n "$want_pg" ]; then
+    pgbin=$(pg_bin)
+    pgport=${PGPORT:-$(free_port)}
+  fi
+  if [ -n "$want_redis" ]; then
+    command -v redis-server >/dev/null || { log "redis-server is not installed (apt-get install redis-server)"; exit 1; }
+    command -v redis-cli >/dev/null || { log "redis-cli is not installed (apt-get install redis-server)"; exit 1; }
+    redisport=${REDISPORT:-$(free_port)}
+    [ "$redisport" != "$pgport" ] || redisport=$((redisport + 1))
+  fi
   dbname=${DBNAME:-kamen}
 
-  mkdir -p "$DIR/pg"
+  mkdir -p "$DIR"
   DIR=$(cd "$DIR" && pwd)
   # The postgres user must be able to reach its data directory inside DIR.
   chmod 755 "$DIR"
-  if [ "$(id -u)" -eq 0 ]; then
-    chown postgres:postgres "$DIR/pg"
-  fi
-  chmod 700 "$DIR/pg"
-
-  log "PostgreSQL ($pgbin) on 127.0.0.1:$pgport (fsync=off)"
-  as_pg "$pgbin/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 \
-    || { log "initdb failed; see $DIR/initdb.log"; exit 1; }
-  # -k: the Unix socket stays in our directory, not in /var/run/postgresql.
-  as_pg "$pgbin/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $pgport -k $DIR/pg -c max_connections=100 -c fsync=off" \
-    start >/dev/null || { log "PostgreSQL did not start; see $DIR/pg/server.log"; exit 1; }
-  as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres "$dbname"
-
-  log "Redis on 127.0.0.1:$redisport"
-  redis-server --bind 127.0.0.1 --port "$redisport" --daemonize yes --dir "$DIR" \
-    --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --save "" --appendonly no >/dev/null
-  local up=""
-  for _ in $(seq 1 100); do
-    if redis-cli -h 127.0.0.1 -p "$redisport" ping >/dev/null 2>&1; then
-      up=1
-      break
-    fi
-    sleep 0.1
-  done
-  [ -n "$up" ] || { log "Redis did not answer; see $DIR/redis.log"; exit 1; }
-
   # Remembered for `stop`, which must find the same binaries and ports.
   {
     echo "PGBIN_USED=$pgbin"
     echo "PGPORT_USED=$pgport"
     echo "REDISPORT_USED=$redisport"
   } >"$DIR/services.state"
-  {
-    echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pgport/$dbname"
-    echo "export REDIS_URL=redis://127.0.0.1:$redisport/0"
-  } >"$DIR/env"
+  : >"$DIR/env"
+
+  if [ -n "$want_pg" ]; then
+    mkdir -p "$DIR/pg"
+    if [ "$(id -u)" -eq 0 ]; then
+      chown postgres:postgres "$DIR/pg"
+    fi
+    chmod 700 "$DIR/pg"
+    log "PostgreSQL ($pgbin) on 127.0.0.1:$pgport (fsync=off)"
+    as_pg "$pgbin/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 \
+      || { log "initdb failed; see $DIR/initdb.log"; exit 1; }
+    # -k: the Unix socket stays in our directory, not in /var/run/postgresql.
+    as_pg "$pgbin/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $pgport -k $DIR/pg -c max_connections=100 -c fsync=off" \
+      start >/dev/null || { log "PostgreSQL did not start; see $DIR/pg/server.log"; exit 1; }
+    as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres "$dbname"
+    echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$pgport/$dbname" >>"$DIR/env"
+  fi
+
+  if [ -n "$want_redis" ]; then
+    log "Redis on 127.0.0.1:$redisport"
+    redis-server --bind 127.0.0.1 --port "$redisport" --daemonize yes --dir "$DIR" \
+      --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --save "" --appendonly no >/dev/null
+    local up=""
+    for _ in $(seq 1 100); do
+      if redis-cli -h 127.0.0.1 -p "$redisport" ping >/dev/null 2>&1; then
+        up=1
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$up" ] || { log "Redis did not answer; see $DIR/redis.log"; exit 1; }
+    echo "export REDIS_URL=redis://127.0.0.1:$redisport/0" >>"$DIR/env"
+  fi
   cat "$DIR/env"
 }
 
@@ -130,8 +143,8 @@ stop() {
   if [ -f "$DIR/services.state" ]; then
     pgbin=$(sed -n 's/^PGBIN_USED=//p' "$DIR/services.state")
   fi
-  [ -n "$pgbin" ] || pgbin=$(pg_bin)
   if [ -f "$DIR/pg/postmaster.pid" ]; then
+    [ -n "$pgbin" ] || pgbin=$(pg_bin)
     log "stopping PostgreSQL"
     # Fast: roll back open sessions and stop; nothing here is worth waiting for.
     as_pg "$pgbin/pg_ctl" -D "$DIR/pg" -m fast -w -t 60 stop >/dev/null 2>&1 \
