@@ -150,7 +150,21 @@ class AssistantThrottle(BaseThrottle):
         return getattr(self, "_wait", 60)
 
 
-class AssistantView(APIView):
+class _AssistantThrottled:
+    """The refusal says what happened and when to come back, in the asker's
+    language, with the same words as the assistant page (DRF's default is a
+    generic "Request was throttled")."""
+
+    def throttled(self, request, wait):
+        seconds = max(int(wait or 0), 1)
+        refusal = exceptions.Throttled(
+            detail=_("Too many questions in a row. Try again in %(s)d seconds.") % {"s": seconds}
+        )
+        refusal.wait = seconds  # the Retry-After header; the sentence already says it
+        raise refusal
+
+
+class AssistantView(_AssistantThrottled, APIView):
     authentication_classes = [CsrfSessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [AssistantThrottle]
@@ -206,7 +220,7 @@ class AssistantView(APIView):
         return Response(AnswerSerializer(body).data)
 
 
-class AssistantFeedbackView(APIView):
+class AssistantFeedbackView(_AssistantThrottled, APIView):
     authentication_classes = [CsrfSessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [AssistantThrottle]
