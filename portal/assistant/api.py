@@ -17,7 +17,7 @@ from kamen_portal.api import CsrfSessionAuthentication, JSONObjectParser, error_
 from members.security import client_ip
 
 from .intents import INTENTS
-from .nlu import MAX_QUESTION_LENGTH
+from .nlu import MAX_QUESTION_LENGTH, visible
 from .services import assistant_ask, assistant_rate_check, question_rate
 from .views import SESSION_KEY, conversation_of, member_of
 
@@ -40,6 +40,7 @@ class QuestionField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError(_("Send the question as a string."), code="invalid")
+        data = visible(data)
         if len(data) > MAX_QUESTION_LENGTH:
             raise serializers.ValidationError(
                 _("Questions can be at most %(n)d characters long.") % {"n": MAX_QUESTION_LENGTH},

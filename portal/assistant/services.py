@@ -16,7 +16,7 @@ from members.models import MemberProfile, User
 
 from ..models import AssistantQuestion, SupportRequest, SupportRequestStatus
 from .answers import answer_question
-from .nlu import redact
+from .nlu import redact, visible
 
 # Questions per minute: members are known, anonymous visitors share an
 # address (a campus, a NAT) so they get fewer each.
@@ -100,6 +100,7 @@ def support_request_create(
     """Open a request to staff with the conversation attached. Asking again
     within MERGE_MINUTES adds to the member's open request (one thread, not
     a pile of duplicates)."""
+    message = visible(message)
     turns = [t for t in conversation if isinstance(t, dict)][-MAX_TURNS:]
     with transaction.atomic():
         MemberProfile.objects.select_for_update().filter(pk=member.pk).first()
@@ -158,6 +159,7 @@ def assistant_ask(
     """Answer ``question``, log it without personal data, and return
     ``(answer, logged question, conversation with this turn)``. Asking for
     a person opens (or adds to) a support request with the conversation."""
+    question = visible(question)
     history = [t for t in conversation if isinstance(t, dict)][-MAX_TURNS:]
 
     def open_request() -> SupportRequest:

@@ -5,6 +5,7 @@ the same instant get at most the limit through."""
 
 import json
 import threading
+import unicodedata
 
 import pytest
 import time_machine
@@ -17,6 +18,7 @@ from portal.assistant.services import (
     MEMBER_RATE_PER_MINUTE,
     assistant_rate_check,
 )
+from portal.models import AssistantQuestion, SupportRequest
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/assistant/"
@@ -114,3 +116,43 @@ def test_simultaneous_questions_get_at_most_the_limit_through(own_cache):
     for thread in threads:
         thread.join()
     assert allowed.count(True) == MEMBER_RATE_PER_MINUTE
+
+
+# --- what a question may carry --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["nul\x00inside 掉线", "lone \ud800 surrogate 掉线", "bell\x07 esc\x1b[31m 掉线", "\u202e掉线"],
+)
+def test_invisible_characters_never_reach_the_records(client, own_cache, question):
+    """A NUL or a lone surrogate in a question was a 500 on PostgreSQL (the
+    question log cannot store it); bidi overrides would reorder what staff
+    read in a support request."""
+    response = client.post(API, json.dumps({"question": question}), content_type="application/json")
+    assert response.status_code == 200, response.content
+    logged = AssistantQuestion.objects.get(public_id=response.json()["question_id"])
+    assert "掉线" in logged.text
+    assert not [ch for ch in logged.text if unicodedata.category(ch)[0] == "C"]
+
+
+def test_a_question_of_nothing_but_invisible_characters_is_blank(client, own_cache):
+    response = client.post(
+        API, json.dumps({"question": "\x00\u202e\x07"}), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"]["question"] and response.json()["error"] == "invalid"
+
+
+def test_the_page_and_the_support_request_store_clean_text(client, own_cache):
+    user = MemberFactory()
+    client.force_login(user)
+    response = client.post("/assistant/", {"question": "nul\x00 \u202e我要人工"})
+    assert response.status_code == 302
+    response = client.post("/assistant/support/", {"message": "help\x00 \u202eme"})
+    assert response.status_code == 302
+    request = SupportRequest.objects.get(member=user.member)
+    # The page's "talk to a person" opened it; the message was added to it.
+    assert request.message == "nul 我要人工\n---\nhelp me"
+    text = json.dumps(request.conversation, ensure_ascii=False)
+    assert "\\u0000" not in text and "\u202e" not in text
