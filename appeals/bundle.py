@@ -10,10 +10,12 @@ import unicodedata
 import zipfile
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from compensation.ledger import entry_body
 from compensation.models import Policy
+from kamen_portal.http import portal_url
 from members.services.exports import iso as _iso
 
 from .evidence import zip_member_name
@@ -122,6 +124,10 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
             "appeals/bundle_summary.html",
             {
                 "LANGUAGE_CODE": appeal.member.language,
+                "appeal_url": portal_url(
+                    reverse("appeals:detail", kwargs={"public_id": appeal.public_id})
+                ),
+                "ledger_url": portal_url(reverse("compensation:ledger")),
                 "appeal": appeal,
                 "description": _shown(appeal.description),
                 "decision_reason": _shown(appeal.decision_reason),
