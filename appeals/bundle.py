@@ -6,18 +6,30 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import unicodedata
 import zipfile
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from compensation.ledger import entry_body
 from compensation.models import Policy
+from kamen_portal.http import portal_url
 from members.services.exports import iso as _iso
 
+from .evidence import zip_member_name
 from .exports import appeal_timeline
 from .models import Appeal
 from .selectors import appeal_context_records
+
+
+def _shown(text: str) -> str:
+    """What the summary page shows of a free text: the words, without the
+    control and bidi characters that would let it reorder or hide what a
+    reader sees (RLO makes "gnp.exe" read "exe.png"). The JSON files keep the
+    text exactly as stored."""
+    return "".join(ch for ch in text or "" if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
 
 
 def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
@@ -36,7 +48,7 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
     for i, item in enumerate(evidence, start=1):
         with item.file.open("rb") as handle:
             data = handle.read()
-        path = f"evidence/{i:02d}-{item.original_name}"
+        path = f"evidence/{i:02d}-{zip_member_name(item.original_name)}"
         files[path] = data
         evidence_rows.append(
             {
@@ -111,8 +123,23 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
         files["summary.html"] = render_to_string(
             "appeals/bundle_summary.html",
             {
+                "LANGUAGE_CODE": appeal.member.language,
+                "appeal_url": portal_url(
+                    reverse("appeals:detail", kwargs={"public_id": appeal.public_id})
+                ),
+                "ledger_url": portal_url(reverse("compensation:ledger")),
                 "appeal": appeal,
-                "events": events,
+                "description": _shown(appeal.description),
+                "decision_reason": _shown(appeal.decision_reason),
+                "events": [
+                    {
+                        "created_at": e.created_at,
+                        "kind": e.get_kind_display(),
+                        "by": e.actor_role_label,
+                        "message": _shown(e.message),
+                    }
+                    for e in events
+                ],
                 "evidence": evidence_rows,
                 "disconnects": disconnects,
                 "entries": entries,

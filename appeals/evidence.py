@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -85,6 +86,34 @@ def safe_name(name: str | None) -> str:
     name = name.strip().lstrip(".") or "file"
     stem, ext = os.path.splitext(name)
     return (stem[: 100 - len(ext[:10])] + ext[:10]) or "file"
+
+
+# Characters Windows refuses in a file name (":" would even open an NTFS
+# alternate data stream), and the device names it reserves in any folder.
+_WINDOWS_FORBIDDEN = re.compile(r'[<>:"|?*]')
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+# Bytes, not characters: file systems count the UTF-8 name (255 on most).
+MAX_MEMBER_NAME_BYTES = 180
+
+
+def zip_member_name(name: str) -> str:
+    """One path component a third party can unpack on any system: no folder
+    parts (``../../x`` and ``C:\\x`` become ``x``), no control or bidi
+    characters, nothing Windows forbids or reserves, no trailing dot or
+    space, bounded in bytes; the member's own words (Chinese included) kept.
+    Upload already stores names through ``safe_name``; archives (the
+    mediation bundle, the data export) apply this again, so a row written
+    any other way cannot escape either."""
+    name = _WINDOWS_FORBIDDEN.sub("_", safe_name(name)).rstrip(" .")
+    if _WINDOWS_DEVICES.match(name):
+        name = "_" + name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    ext = ("." + ext) if dot else ""
+    while len((stem + ext).encode()) > MAX_MEMBER_NAME_BYTES and stem:
+        stem = stem[:-1]
+    return (stem.rstrip(" .") + ext) if stem.strip(" .") else ("file" + ext if ext else "file")
 
 
 def _read_bounded(upload, limit: int, name: str) -> bytes:

@@ -9,6 +9,7 @@ import json
 from members.models import MemberProfile, User
 from members.services.exports import iso
 
+from .evidence import zip_member_name
 from .models import Appeal
 
 
@@ -40,7 +41,7 @@ def export_section(
         ):
             evidence = []
             for i, item in enumerate(a.evidence.all(), start=1):
-                path = f"appeals/{a.short_id}/{i:02d}-{item.original_name}"
+                path = f"appeals/{a.short_id}/{i:02d}-{zip_member_name(item.original_name)}"
                 with item.file.open("rb") as handle:
                     files[path] = handle.read()
                 evidence.append({"file": path, "sha256": item.sha256, "kind": item.kind})

@@ -96,8 +96,22 @@ def _to_truetype(font: TTFont) -> None:
     font.sfntVersion = "\0\1\0\0"
 
 
+def _rename(font: TTFont, suffix: str) -> None:
+    """Give the subset its own PostScript name. ReportLab registers dynamic
+    fonts by face name and silently reuses the first font registered under
+    it: without this, every later subset (another language, another
+    incident title) was drawn with the first one's glyphs, and its new
+    characters printed as empty boxes."""
+    ps_name = f"NotoSansCJKsc-Regular-{suffix}"
+    for record in font["name"].names:
+        if record.nameID == 6:
+            record.string = ps_name
+    if "CFF " in font:
+        font["CFF "].cff.fontNames = [ps_name]
+
+
 @lru_cache(maxsize=32)
-def _font_bytes(path: str, chars: str) -> bytes:
+def _font_bytes(path: str, chars: str, suffix: str = "") -> bytes:
     font = TTFont(path, fontNumber=_face_index(path) or 0, lazy=True)
     options = subset.Options()
     options.layout_features = []
@@ -110,6 +124,8 @@ def _font_bytes(path: str, chars: str) -> bytes:
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=chars)
     subsetter.subset(font)
+    if suffix:
+        _rename(font, suffix)
     if "CFF " in font:
         _to_truetype(font)
     out = io.BytesIO()
@@ -123,7 +139,9 @@ def register_cjk_font(text: str) -> str:
     is absent."""
     path = font_path()
     chars = "".join(sorted(set(text) | set(BASE_CHARS)))
-    name = "NotoCJK-" + hashlib.sha256(chars.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(chars.encode()).hexdigest()[:16]
+    name = "NotoCJK-" + digest
     if name not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(ReportLabFont(name, io.BytesIO(_font_bytes(path, chars))))
+        font = ReportLabFont(name, io.BytesIO(_font_bytes(path, chars, digest)))
+        pdfmetrics.registerFont(font)
     return name

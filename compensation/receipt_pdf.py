@@ -4,6 +4,7 @@ reader's language, Chinese set in the system's Noto Sans CJK."""
 from __future__ import annotations
 
 import io
+import unicodedata
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -20,6 +21,27 @@ from .receipts import ReceiptFacts
 from .templatetags.kamen import minutes_human
 
 MONO = "Courier"
+# A free-text value longer than this (an incident title is at most 120
+# characters; our own sentences far less) is cut, so no value can fill pages.
+MAX_VALUE_CHARS = 600
+
+
+def printable(text: str) -> str:
+    """``text`` without the characters a page cannot show honestly: controls
+    (NUL, ESC sequences), format characters (the bidi overrides that make
+    "gnp.exe" read as "exe.png", zero-width marks), surrogates and
+    unassigned code points. ReportLab has no bidi engine, so an override
+    would only print as a box; in a receipt it is never meant."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+
+
+def _markup(text: str) -> str:
+    """Paragraph parses its text as markup (<para>, <font>, <a href>, <img>):
+    every value goes in as escaped, printable text and nothing else."""
+    text = printable(text)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return escape(text)
 
 
 def _when(value) -> str:
@@ -97,7 +119,9 @@ def receipt_pdf(facts: ReceiptFacts, *, page_url: str, ledger_url: str) -> bytes
         "portal": settings.PORTAL_NAME,
         "when": _when(timezone.now()),
     }
-    text = title + printed + footer + "".join(label + value for label, value, _mono in rows)
+    text = printable(
+        title + printed + footer + "".join(label + value for label, value, _mono in rows)
+    )
     font = register_cjk_font(text)
 
     h1 = ParagraphStyle("h1", fontName=font, fontSize=18, leading=24, spaceAfter=1 * mm)
@@ -108,10 +132,12 @@ def receipt_pdf(facts: ReceiptFacts, *, page_url: str, ledger_url: str) -> bytes
 
     table = Table(
         [
-            [Paragraph(escape(lbl), label), Paragraph(escape(val), mono if is_mono else body)]
+            [Paragraph(_markup(lbl), label), Paragraph(_markup(val), mono if is_mono else body)]
             for lbl, val, is_mono in rows
         ],
         colWidths=[38 * mm, 132 * mm],
+        # A row taller than the page (long text) splits instead of failing the build.
+        splitInRow=1,
     )
     table.setStyle(
         TableStyle(
@@ -136,12 +162,12 @@ def receipt_pdf(facts: ReceiptFacts, *, page_url: str, ledger_url: str) -> bytes
     )
     doc.build(
         [
-            Paragraph(escape(title), h1),
-            Paragraph(escape(printed), small),
+            Paragraph(_markup(title), h1),
+            Paragraph(_markup(printed), small),
             Spacer(1, 3 * mm),
             table,
             Spacer(1, 6 * mm),
-            Paragraph(escape(footer), small),
+            Paragraph(_markup(footer), small),
         ]
     )
     return out.getvalue()

@@ -15,6 +15,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from kamen_portal.http import portal_url
+
 from .models import SourceKind
 from .pdf_font import CJKFontMissing
 from .receipt_pdf import head_status, receipt_pdf, receipt_rows
@@ -68,10 +70,8 @@ def receipt_pdf_view(request: HttpRequest, public_id) -> HttpResponse:
     try:
         pdf = receipt_pdf(
             facts,
-            page_url=request.build_absolute_uri(
-                reverse("compensation:receipt-page", args=[entry.public_id])
-            ),
-            ledger_url=request.build_absolute_uri(reverse("compensation:ledger")),
+            page_url=portal_url(reverse("compensation:receipt-page", args=[entry.public_id])),
+            ledger_url=portal_url(reverse("compensation:ledger")),
         )
     except CJKFontMissing as exc:
         # An operator's fix, said plainly in the log; the member gets a page

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from kamen_portal.http import portal_url
 from members.models import NotificationKind
 from members.selectors import notification_channels
 from members.services.preferences import preferences_set
@@ -143,8 +144,13 @@ class StatusFeed(Feed):
     title = gettext_lazy("Kamen service status")
     subtitle = gettext_lazy("Incidents and scheduled maintenance of the Kamen service nodes.")
 
+    # Absolute under PORTAL_BASE_URL (the Site object's domain would say
+    # whatever port the seed wrote): the feed's <link>s and <id>.
     def link(self):
-        return reverse("compensation:status")
+        return portal_url(reverse("compensation:status"))
+
+    def feed_url(self):
+        return portal_url(reverse("compensation:status-feed"))
 
     def items(self):
         return feed_incidents()
@@ -154,7 +160,7 @@ class StatusFeed(Feed):
         return _plain(f"[{incident_label(item)}] {item.title}")
 
     def item_link(self, item):
-        return reverse("compensation:incident", kwargs={"public_id": item.public_id})
+        return portal_url(reverse("compensation:incident", kwargs={"public_id": item.public_id}))
 
     def item_guid(self, item):
         return f"urn:uuid:{item.public_id}"

@@ -10,8 +10,12 @@ from .env import env_int, env_list, env_str
 # Requests per node (each up to 1,000 heartbeats).
 NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
 HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
-# Absolute links in emails.
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# The one source of absolute links: e-mails, the Atom feed, receipts and the
+# mediation bundle (kamen_portal.http.portal_url). Unset, it follows PORT
+# (what `make run` serves on), so links never point at a port nobody listens on.
+PORTAL_BASE_URL = env_str(
+    "PORTAL_BASE_URL", f"http://127.0.0.1:{env_int('PORT', default=8000)}"
+).rstrip("/")
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 # A notification e-mail the SMTP server refuses is retried with exponential
 # back-off (30 s, 60 s, ... with jitter) capped at EMAIL_RETRY_MAX_DELAY

@@ -359,7 +359,7 @@ if EMAIL_URL:
 else:
     # Printed decoded, between banners (kamen_portal/console_email.py).
     EMAIL_BACKEND = "kamen_portal.console_email.EmailBackend"
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Kamen 会员中心 <noreply@kamen.example>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "卡盟会员中心 <noreply@kamen.example>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --- Security ---------------------------------------------------------------

@@ -1,13 +1,68 @@
 import secrets
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.utils import translation
 
+from kamen_portal.http import portal_url
+
+from .services.accounts import member_language_on_sign_in, member_set_language
+
+_SUPPORTED = {code for code, _name in settings.LANGUAGES}
+# Links allauth builds from the request's Host; ours come from PORTAL_BASE_URL.
+_LINKS = ("activate_url", "password_reset_url", "signup_url")
+
+
+def _chosen_language(request) -> str | None:
+    """The language the reader picked on the page (the switcher's cookie),
+    or None when they never chose."""
+    cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) if request is not None else None
+    return cookie if cookie in _SUPPORTED else None
+
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sends account emails in the member's language, and keeps sign-up
-    from telling taken addresses apart by its timing."""
+    """Keeps the reader's language from sign-up on (account e-mails, the
+    pages and messages after sign-in), puts our own links in account
+    e-mails, and keeps sign-up from telling taken addresses apart by its
+    timing."""
+
+    def save_user(self, request, user, form, commit=True):
+        # The new account keeps the language the page was read in: chosen
+        # on the switcher before signing up, or the portal's default.
+        user = super().save_user(request, user, form, commit=commit)
+        profile = getattr(user, "member", None) if commit else None
+        if profile is not None:
+            language = _chosen_language(request) or translation.get_language()
+            if language in _SUPPORTED:
+                member_set_language(profile=profile, language=language)
+        return user
+
+    def login(self, request, user) -> None:
+        super().login(request, user)
+        profile = getattr(user, "member", None)
+        if profile is None:
+            return
+        language = member_language_on_sign_in(profile=profile, chosen=_chosen_language(request))
+        # This request was read as anonymous; the "signed in" message that
+        # follows and the next page are in the member's language.
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+
+    def post_login(self, request, user, **kwargs):
+        response = super().post_login(request, user, **kwargs)
+        profile = getattr(user, "member", None)
+        if profile is not None and response is not None:
+            # The page keeps the account's language after signing out too.
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                profile.language,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=False,
+            )
+        return response
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         language = translation.get_language()
@@ -15,7 +70,14 @@ class AccountAdapter(DefaultAccountAdapter):
         profile = getattr(user, "member", None) if user is not None else None
         if profile is not None:
             language = profile.language
+        context = {
+            **context,
+            **{key: portal_url(context[key]) for key in _LINKS if context.get(key)},
+            "portal_url": portal_url("/"),
+            "confirm_days": settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS,
+        }
         with translation.override(language):
+            context["portal_name"] = str(settings.PORTAL_NAME)
             super().send_mail(template_prefix, email, context)
 
     def respond_email_verification_sent(self, request, user):

@@ -53,6 +53,16 @@ def member_set_language(*, profile: MemberProfile, language: str) -> None:
         profile.save(update_fields=["language"])
 
 
+def member_language_on_sign_in(*, profile: MemberProfile, chosen: str | None) -> str:
+    """The language a member reads in after signing in: the one they chose
+    on the page before signing in (kept on the account from now on), or the
+    account's when they chose none."""
+    if chosen:
+        member_set_language(profile=profile, language=chosen)
+        return chosen
+    return profile.language
+
+
 def account_ensure(
     *, email: str, password: str, is_staff: bool = False, groups: tuple[str, ...] = ()
 ) -> User:

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from kamen_portal.http import portal_url
 from kamen_portal.queue import enqueue_now
 
 from ..audit import audit_record
@@ -66,7 +67,7 @@ def unsubscribe_read(token: str) -> tuple[int, str] | None:
 
 
 def _absolute(path: str) -> str:
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}" if path else ""
+    return portal_url(path) if path else ""
 
 
 def _email_for(notification: Notification) -> EmailMultiAlternatives:

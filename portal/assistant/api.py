@@ -17,7 +17,7 @@ from kamen_portal.api import CsrfSessionAuthentication, JSONObjectParser, error_
 from members.security import client_ip
 
 from .intents import INTENTS
-from .nlu import MAX_QUESTION_LENGTH
+from .nlu import MAX_QUESTION_LENGTH, visible
 from .services import assistant_ask, assistant_rate_check, question_rate
 from .views import SESSION_KEY, conversation_of, member_of
 
@@ -40,6 +40,7 @@ class QuestionField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError(_("Send the question as a string."), code="invalid")
+        data = visible(data)
         if len(data) > MAX_QUESTION_LENGTH:
             raise serializers.ValidationError(
                 _("Questions can be at most %(n)d characters long.") % {"n": MAX_QUESTION_LENGTH},
@@ -150,7 +151,21 @@ class AssistantThrottle(BaseThrottle):
         return getattr(self, "_wait", 60)
 
 
-class AssistantView(APIView):
+class _AssistantThrottled:
+    """The refusal says what happened and when to come back, in the asker's
+    language, with the same words as the assistant page (DRF's default is a
+    generic "Request was throttled")."""
+
+    def throttled(self, request, wait):
+        seconds = max(int(wait or 0), 1)
+        refusal = exceptions.Throttled(
+            detail=_("Too many questions in a row. Try again in %(s)d seconds.") % {"s": seconds}
+        )
+        refusal.wait = seconds  # the Retry-After header; the sentence already says it
+        raise refusal
+
+
+class AssistantView(_AssistantThrottled, APIView):
     authentication_classes = [CsrfSessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [AssistantThrottle]
@@ -206,7 +221,7 @@ class AssistantView(APIView):
         return Response(AnswerSerializer(body).data)
 
 
-class AssistantFeedbackView(APIView):
+class AssistantFeedbackView(_AssistantThrottled, APIView):
     authentication_classes = [CsrfSessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [AssistantThrottle]

@@ -29,6 +29,21 @@ from datetime import date, time
 from .intents import INTENTS, TRAINING
 
 MAX_QUESTION_LENGTH = 500
+
+
+def visible(text: str) -> str:
+    """``text`` as a reader sees it: white space of any kind becomes a space;
+    other control, format (bidi overrides, zero-width marks), surrogate and
+    unassigned characters go. Every question and support message passes
+    here before it is answered or stored: PostgreSQL refuses NUL and lone
+    surrogates (a 500), and an override would reorder what staff read."""
+    return "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+
+
 # Weights of a label's nearest phrasings (k-NN with k = 3): the nearest
 # counts most, the next ones confirm it.
 NEIGHBOUR_WEIGHTS = (1.0, 0.5, 0.25)

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
+from kamen_portal.cache import window_counts
 from members.audit import audit_record
 from members.models import MemberProfile, User
 
 from ..models import AssistantQuestion, SupportRequest, SupportRequestStatus
 from .answers import answer_question
-from .nlu import redact
+from .nlu import redact, visible
 
 # Questions per minute: members are known, anonymous visitors share an
 # address (a campus, a NAT) so they get fewer each.
@@ -37,20 +37,21 @@ class RateDecision:
 
 def assistant_rate_check(*, member: MemberProfile | None, client_ip: str, now: datetime):
     """Fixed one-minute window per member (or per address when anonymous) in
-    the shared cache, so every web process counts together. Fails open when
+    the shared cache, so every web process counts together. Counted first
+    and refused on the count, in one round trip on Redis (SET NX EX, INCR):
+    N simultaneous questions get at most the limit through. Fails open when
     the cache is down: a broken cache must not silence the help desk."""
     if member is not None:
         key, limit = f"assistant:rate:m:{member.pk}", MEMBER_RATE_PER_MINUTE
     else:
         key, limit = f"assistant:rate:ip:{client_ip}", ANONYMOUS_RATE_PER_MINUTE
-    window = int(now.timestamp()) // 60
-    key = f"{key}:{window}"
+    seconds = int(now.timestamp())
     try:
-        count = 1 if cache.add(key, 1, timeout=90) else cache.incr(key)
+        _before, count = window_counts(key, window=seconds // 60, ttl=90)
     except Exception:  # noqa: BLE001 -- any cache failure: allow, see docstring
         return RateDecision(True, 0)
     if count > limit:
-        return RateDecision(False, 60 - int(now.timestamp()) % 60)
+        return RateDecision(False, 60 - seconds % 60)
     return RateDecision(True, 0)
 
 
@@ -99,6 +100,7 @@ def support_request_create(
     """Open a request to staff with the conversation attached. Asking again
     within MERGE_MINUTES adds to the member's open request (one thread, not
     a pile of duplicates)."""
+    message = visible(message)
     turns = [t for t in conversation if isinstance(t, dict)][-MAX_TURNS:]
     with transaction.atomic():
         MemberProfile.objects.select_for_update().filter(pk=member.pk).first()
@@ -157,6 +159,7 @@ def assistant_ask(
     """Answer ``question``, log it without personal data, and return
     ``(answer, logged question, conversation with this turn)``. Asking for
     a person opens (or adds to) a support request with the conversation."""
+    question = visible(question)
     history = [t for t in conversation if isinstance(t, dict)][-MAX_TURNS:]
 
     def open_request() -> SupportRequest:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members.security import client_ip
 from members.selectors import member_profile_for_user
 
-from .nlu import MAX_QUESTION_LENGTH
+from .nlu import MAX_QUESTION_LENGTH, visible
 from .services import (
     assistant_ask,
     assistant_rate_check,
@@ -47,7 +47,7 @@ def assistant_page(request: HttpRequest) -> HttpResponse:
     question = ""
     status = 200
     if request.method == "POST":
-        question = " ".join(str(request.POST.get("question", "")).split())
+        question = " ".join(visible(str(request.POST.get("question", ""))).split())
         member = member_of(request)
         now = timezone.now()
         if not question:
@@ -94,7 +94,7 @@ def support_request(request: HttpRequest) -> HttpResponse:
     if member is None:
         raise Http404
     conversation = conversation_of(request)
-    message = " ".join(str(request.POST.get("message", "")).split())[:2000]
+    message = " ".join(visible(str(request.POST.get("message", ""))).split())[:2000]
     if not message:
         last = conversation[-1]["question"] if conversation else ""
         message = last or _("(no message)")

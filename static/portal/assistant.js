@@ -18,6 +18,15 @@
     if (content) { node.textContent = content; }
     return node;
   };
+  // What the server keeps of a question (portal.assistant.nlu.visible):
+  // no control or bidi characters, so the echo reads as the record does.
+  var visible = function (value) {
+    return value.replace(/\s/g, " ").replace(/\p{C}/gu, "").trim();
+  };
+  // The server only ever cites paths on this site; anything else is dropped.
+  var local = function (url) {
+    return typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/" && url.charAt(1) !== "\\";
+  };
   var post = function (url, body) {
     return fetch(url, {
       method: "POST",
@@ -44,7 +53,7 @@
   }
 
   function nextStep(step) {
-    if (step.kind === "support") {
+    if (step.kind === "support" && local(step.url)) {
       var support = el("form", "inline-form");
       support.method = "post";
       support.action = step.url;
@@ -60,6 +69,7 @@
       return support;
     }
     var p = el("p");
+    if (!local(step.url)) { return p; }
     var a = el("a", "button button-small", step.label);
     a.href = step.url;
     a.setAttribute("data-testid", "assistant-next");
@@ -70,7 +80,7 @@
   function show(question, data) {
     var item = el("li", "assistant-turn");
     item.setAttribute("data-testid", "assistant-turn");
-    item.appendChild(el("p", "assistant-q", question));
+    item.appendChild(el("p", "assistant-q", visible(question)));
     var answer = el("div", "assistant-a");
     answer.setAttribute("data-testid", "assistant-answer");
     answer.appendChild(el("p", "", data.answer));
@@ -78,6 +88,7 @@
       var list = el("ul", "assistant-links");
       list.setAttribute("aria-label", text("sources"));
       data.links.forEach(function (link) {
+        if (!local(link.url)) { return; }
         var li = el("li");
         var a = el("a", "", link.label);
         a.href = link.url;

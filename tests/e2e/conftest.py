@@ -50,6 +50,14 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def portal_base_url(request, settings):
+    """Links in e-mails and feeds come from PORTAL_BASE_URL: point it at the
+    live server, as `make run` points it at its PORT."""
+    if "live_server" in request.fixturenames:
+        settings.PORTAL_BASE_URL = request.getfixturevalue("live_server").url
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
