@@ -12,6 +12,15 @@ NODE_THROTTLE_RATE = env_str("NODE_THROTTLE_RATE", "1200/minute")
 HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # Absolute links in emails.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# The ledger's transparency log (compensation/log_keys.py): the checkpoints'
+# origin line (default "<host of PORTAL_BASE_URL>/ledger"), the Ed25519
+# signing key as text or as a file (default: DATA_DIR/ledger-log.key, made on
+# first use), and verifier keys of rotated-out keys still trusted for the
+# checkpoints they signed.
+LEDGER_LOG_ORIGIN = env_str("LEDGER_LOG_ORIGIN", "")
+LEDGER_LOG_SIGNING_KEY = env_str("LEDGER_LOG_SIGNING_KEY", "")
+LEDGER_LOG_KEY_FILE = env_str("LEDGER_LOG_KEY_FILE", "")
+LEDGER_LOG_PREVIOUS_KEYS = env_list("LEDGER_LOG_PREVIOUS_KEYS", default=[])
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 # A notification e-mail the SMTP server refuses is retried with exponential
 # back-off (30 s, 60 s, ... with jitter) capped at EMAIL_RETRY_MAX_DELAY
