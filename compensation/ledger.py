@@ -165,32 +165,31 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
     expected_seq = 0
     hashes_at: dict[int, str] = {}
     checkpoint_seqs = set(LedgerCheckpoint.objects.values_list("seq", flat=True))
+    # Plain rows, not model instances: the bodies are built from the same
+    # columns (body_from_row), several times faster over millions of entries.
     rows = (
         LedgerEntry.objects.order_by("seq")
-        .select_related("member", "reverses")
+        .values_list(*BODY_FIELDS, "body_digest", "prev_hash", "hash")
         .iterator(chunk_size=batch_size)
     )
     count = 0
-    for entry in rows:
+    width = len(BODY_FIELDS)
+    for row in rows:
+        seq, body_digest, prev_hash, entry_hash = row[0], *row[width:]
         count += 1
         expected_seq += 1
-        if entry.seq != expected_seq:
-            problems.append(ChainProblem(entry.seq, f"sequence gap: expected {expected_seq}"))
-            expected_seq = entry.seq
-        body = entry_body(
-            entry,
-            member_no=entry.member.member_no,
-            reverses_seq=entry.reverses.seq if entry.reverses_id else None,
-        )
-        if digest(body) != entry.body_digest:
-            problems.append(ChainProblem(entry.seq, "content does not match its digest"))
-        if entry.prev_hash != prev:
-            problems.append(ChainProblem(entry.seq, "previous-hash link is broken"))
-        if link(entry.prev_hash, entry.body_digest) != entry.hash:
-            problems.append(ChainProblem(entry.seq, "hash does not match its link"))
-        prev = entry.hash
-        if entry.seq in checkpoint_seqs:
-            hashes_at[entry.seq] = entry.hash
+        if seq != expected_seq:
+            problems.append(ChainProblem(seq, f"sequence gap: expected {expected_seq}"))
+            expected_seq = seq
+        if digest(body_from_row(row[:width])) != body_digest:
+            problems.append(ChainProblem(seq, "content does not match its digest"))
+        if prev_hash != prev:
+            problems.append(ChainProblem(seq, "previous-hash link is broken"))
+        if link(prev_hash, body_digest) != entry_hash:
+            problems.append(ChainProblem(seq, "hash does not match its link"))
+        prev = entry_hash
+        if seq in checkpoint_seqs:
+            hashes_at[seq] = entry_hash
     head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
     if head.seq != expected_seq or head.hash != prev:
         problems.append(ChainProblem(head.seq, "ledger head does not match the last entry"))
