@@ -362,3 +362,10 @@ def test_receipts_and_tiles_publish_the_same_bytes(member_client, member_user):
 def test_an_origin_with_a_newline_is_refused_at_signing(db):
     with pytest.raises(Exception, match="origin"):
         ledger_log_publish(now=NOW)
+
+
+def test_the_log_section_and_its_errors_speak_chinese_by_default(client):
+    html = client.get("/ledger/").content.decode()
+    assert "透明日志" in html and "验证公钥" in html and "尚未签署任何检查点" in html
+    response = client.get("/ledger/log/consistency?old=x&new=1")
+    assert "old 和 new 必须是树的大小" in response.json()["detail"]
