@@ -71,7 +71,8 @@ def test_the_member_reads_their_receipt_page(member_client, member_user, entry):
     assert f"{own} of your {own} entries" in html
     assert f"#{second.seq} of {second.seq} entries" in html
     assert f"Included in published head #{second.seq}" in html
-    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json"' in html
+    # The in-browser check reads the version 1 receipt (chain to a head).
+    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json?version=1"' in html
     assert response["Cache-Control"] == "private, no-store"
 
 
