@@ -57,7 +57,7 @@ def export_section(
             }
         )
         files[f"receipts/receipt-{entry.seq}.json"] = json.dumps(
-            receipt_for(entry), ensure_ascii=False, indent=2
+            receipt_for(entry, version=1), ensure_ascii=False, indent=2
         ).encode()
     for c in Coupon.objects.filter(member=member).order_by("issued_at"):
         tables["coupons"].append(

@@ -25,30 +25,117 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def entry_body(entry: LedgerEntry, *, member_no: str, reverses_seq: int | None) -> dict:
+    return _body(
+        seq=entry.seq,
+        public_id=entry.public_id,
+        member_no=member_no,
+        kind=entry.kind,
+        minutes=entry.minutes,
+        source_kind=entry.source_kind,
+        source_ref=entry.source_ref,
+        covered_start=entry.covered_start,
+        covered_end=entry.covered_end,
+        policy_version=entry.policy_version,
+        reverses_seq=reverses_seq,
+        expires_before=entry.expires_before,
+        expires_after=entry.expires_after,
+        created_at=entry.created_at,
+        weighting=entry.weighting,
+        tier=getattr(entry, "tier", ""),
+    )
+
+
+# The columns ``body_from_row`` reads, for ``values_list(*BODY_FIELDS)``: the
+# log's sequencer, its tiles and ``verify_ledger`` build bodies from plain
+# rows (one query, no model instances), byte for byte what ``entry_body`` gives.
+BODY_FIELDS = (
+    "seq",
+    "public_id",
+    "member__member_no",
+    "kind",
+    "minutes",
+    "source_kind",
+    "source_ref",
+    "covered_start",
+    "covered_end",
+    "policy_version",
+    "reverses__seq",
+    "expires_before",
+    "expires_after",
+    "created_at",
+    "weighting",
+    "tier",
+)
+
+
+def body_from_row(row: tuple) -> dict:
+    """``entry_body`` of a ``values_list(*BODY_FIELDS)`` row."""
+    return _body(**dict(zip(_BODY_ARGS, row, strict=True)))
+
+
+_BODY_ARGS = (
+    "seq",
+    "public_id",
+    "member_no",
+    "kind",
+    "minutes",
+    "source_kind",
+    "source_ref",
+    "covered_start",
+    "covered_end",
+    "policy_version",
+    "reverses_seq",
+    "expires_before",
+    "expires_after",
+    "created_at",
+    "weighting",
+    "tier",
+)
+
+
+def _body(
+    *,
+    seq,
+    public_id,
+    member_no,
+    kind,
+    minutes,
+    source_kind,
+    source_ref,
+    covered_start,
+    covered_end,
+    policy_version,
+    reverses_seq,
+    expires_before,
+    expires_after,
+    created_at,
+    weighting,
+    tier,
+) -> dict:
     body = {
-        "seq": entry.seq,
-        "id": str(entry.public_id),
+        "seq": seq,
+        "id": str(public_id),
         "member": member_no,
-        "kind": entry.kind,
-        "minutes": entry.minutes,
-        "source": entry.source_kind,
-        "source_ref": entry.source_ref,
-        "covered_start": _iso(entry.covered_start),
-        "covered_end": _iso(entry.covered_end),
-        "policy_version": entry.policy_version,
+        "kind": kind,
+        "minutes": minutes,
+        "source": source_kind,
+        "source_ref": source_ref,
+        "covered_start": _iso(covered_start),
+        "covered_end": _iso(covered_end),
+        "policy_version": policy_version,
         "reverses": reverses_seq,
-        "expires_before": _iso(entry.expires_before),
-        "expires_after": _iso(entry.expires_after),
-        "created_at": _iso(entry.created_at),
+        "expires_before": _iso(expires_before),
+        "expires_after": _iso(expires_after),
+        "created_at": _iso(created_at),
     }
     # Added with usage weighting: present only on entries that carry it, so
     # every earlier entry's digest is unchanged.
-    if entry.weighting:
-        body["weighting"] = entry.weighting
+    if weighting:
+        body["weighting"] = weighting
     # Added with membership entries: present only when set, so the bodies
     # (and digests) of every older entry are unchanged.
-    if getattr(entry, "tier", ""):
-        body["tier"] = entry.tier
+    if tier:
+        body["tier"] = tier
     return body
 
 
@@ -78,32 +165,31 @@ def verify_chain(batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
     expected_seq = 0
     hashes_at: dict[int, str] = {}
     checkpoint_seqs = set(LedgerCheckpoint.objects.values_list("seq", flat=True))
+    # Plain rows, not model instances: the bodies are built from the same
+    # columns (body_from_row), several times faster over millions of entries.
     rows = (
         LedgerEntry.objects.order_by("seq")
-        .select_related("member", "reverses")
+        .values_list(*BODY_FIELDS, "body_digest", "prev_hash", "hash")
         .iterator(chunk_size=batch_size)
     )
     count = 0
-    for entry in rows:
+    width = len(BODY_FIELDS)
+    for row in rows:
+        seq, body_digest, prev_hash, entry_hash = row[0], *row[width:]
         count += 1
         expected_seq += 1
-        if entry.seq != expected_seq:
-            problems.append(ChainProblem(entry.seq, f"sequence gap: expected {expected_seq}"))
-            expected_seq = entry.seq
-        body = entry_body(
-            entry,
-            member_no=entry.member.member_no,
-            reverses_seq=entry.reverses.seq if entry.reverses_id else None,
-        )
-        if digest(body) != entry.body_digest:
-            problems.append(ChainProblem(entry.seq, "content does not match its digest"))
-        if entry.prev_hash != prev:
-            problems.append(ChainProblem(entry.seq, "previous-hash link is broken"))
-        if link(entry.prev_hash, entry.body_digest) != entry.hash:
-            problems.append(ChainProblem(entry.seq, "hash does not match its link"))
-        prev = entry.hash
-        if entry.seq in checkpoint_seqs:
-            hashes_at[entry.seq] = entry.hash
+        if seq != expected_seq:
+            problems.append(ChainProblem(seq, f"sequence gap: expected {expected_seq}"))
+            expected_seq = seq
+        if digest(body_from_row(row[:width])) != body_digest:
+            problems.append(ChainProblem(seq, "content does not match its digest"))
+        if prev_hash != prev:
+            problems.append(ChainProblem(seq, "previous-hash link is broken"))
+        if link(prev_hash, body_digest) != entry_hash:
+            problems.append(ChainProblem(seq, "hash does not match its link"))
+        prev = entry_hash
+        if seq in checkpoint_seqs:
+            hashes_at[seq] = entry_hash
     head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
     if head.seq != expected_seq or head.hash != prev:
         problems.append(ChainProblem(head.seq, "ledger head does not match the last entry"))

@@ -7,7 +7,7 @@ import json
 import logging
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -90,8 +90,15 @@ def receipt_pdf_view(request: HttpRequest, public_id) -> HttpResponse:
 @require_GET
 @login_required
 def receipt_json(request: HttpRequest, public_id) -> HttpResponse:
+    version = request.GET.get("version", "2")
+    if version not in ("1", "2"):
+        # Before the entry lookup: says nothing about whether the receipt exists.
+        return JsonResponse(
+            {"error": "bad_version", "detail": _("Receipt versions are 1 and 2.")}, status=400
+        )
     entry = receipt_entry(user=request.user, public_id=public_id)
-    body = json.dumps(receipt_for(entry, now=timezone.now()), ensure_ascii=False, indent=2)
+    receipt = receipt_for(entry, now=timezone.now(), version=int(version))
+    body = json.dumps(receipt, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="kamen-receipt-{entry.seq}.json"'
     response["Cache-Control"] = "private, no-store"

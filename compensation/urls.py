@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from . import receipt_views, status_views, views
+from . import log_views, receipt_views, status_views, views
 
 app_name = "compensation"
 
@@ -12,6 +12,10 @@ urlpatterns = [
     path("status/<uuid:public_id>/", status_views.incident_page, name="incident"),
     path("ledger/", views.ledger_page, name="ledger"),
     path("ledger/chain.json", views.ledger_chain, name="ledger-chain"),
+    path("ledger/log/checkpoint", log_views.checkpoint, name="log-checkpoint"),
+    path("ledger/log/key", log_views.key, name="log-key"),
+    path("ledger/log/consistency", log_views.consistency, name="log-consistency"),
+    re_path(r"^ledger/log/tile/(?P<path>[0-9a-z./]{1,200})$", log_views.tile, name="log-tile"),
     path("my/disconnects/", views.my_disconnects, name="my-disconnects"),
     path("my/compensation/", views.my_compensation, name="my-compensation"),
     path("my/compensation/<uuid:public_id>/", receipt_views.receipt_page, name="receipt-page"),

@@ -10,12 +10,14 @@ from members.security import client_ip
 from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm, RedeemForm, UsageCalculatorForm
+from .log_keys import log_verifier
+from .log_selectors import latest_log_checkpoint
 from .models import (
     LedgerHead,
     Policy,
     SourceKind,
 )
-from .receipts import next_head_due
+from .receipts import next_checkpoint_due, next_head_due
 from .selectors import (
     appeal_deadline,
     chain_links,
@@ -91,6 +93,10 @@ def ledger_page(request: HttpRequest) -> HttpResponse:
             "unpublished": head.seq - (latest.seq if latest else 0),
             "next_head_due": next_head_due(now=now),
             "now": now,
+            # The transparency log: its verifier key and latest signed checkpoint.
+            "log_key": log_verifier().vkey,
+            "log_checkpoint": latest_log_checkpoint(),
+            "next_checkpoint_due": next_checkpoint_due(now=now),
         },
     )
 

@@ -74,7 +74,9 @@ CELERY_BEAT_SCHEDULE = {
         # A pass older than its interval is stale: the next one does its work.
         "options": {"expire_seconds": 25},
     },
-    "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 3600.0},
+    # Chain heads and signed log checkpoints: at least every minute while
+    # entries are appended (a minute with nothing new publishes nothing).
+    "publish-ledger-head": {"task": "compensation.tasks.publish_ledger_head", "schedule": 60.0},
     # The outbox relay: emails whose enqueue was lost are sent anyway.
     "relay-notifications": {"task": "members.tasks.relay_notifications", "schedule": 60.0},
     "expire-exports": {"task": "members.tasks.expire_exports", "schedule": 3600.0},

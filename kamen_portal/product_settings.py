@@ -16,6 +16,15 @@ HEARTBEAT_MAX_BODY_BYTES = 2 * 1024 * 1024
 PORTAL_BASE_URL = env_str(
     "PORTAL_BASE_URL", f"http://127.0.0.1:{env_int('PORT', default=8000)}"
 ).rstrip("/")
+# The ledger's transparency log (compensation/log_keys.py): the checkpoints'
+# origin line (default "<host of PORTAL_BASE_URL>/ledger"), the Ed25519
+# signing key as text or as a file (default: DATA_DIR/ledger-log.key, made on
+# first use), and verifier keys of rotated-out keys still trusted for the
+# checkpoints they signed.
+LEDGER_LOG_ORIGIN = env_str("LEDGER_LOG_ORIGIN", "")
+LEDGER_LOG_SIGNING_KEY = env_str("LEDGER_LOG_SIGNING_KEY", "")
+LEDGER_LOG_KEY_FILE = env_str("LEDGER_LOG_KEY_FILE", "")
+LEDGER_LOG_PREVIOUS_KEYS = env_list("LEDGER_LOG_PREVIOUS_KEYS", default=[])
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 # A notification e-mail the SMTP server refuses is retried with exponential
 # back-off (30 s, 60 s, ... with jitter) capped at EMAIL_RETRY_MAX_DELAY

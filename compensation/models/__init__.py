@@ -31,6 +31,7 @@ from .ledger import (
     MembershipAdjustment,
     SourceKind,
 )
+from .ledger_log import LedgerLogCheckpoint, LedgerLogHash, LedgerLogHead
 from .memberships import (
     CardKey,
     CardKeyBatch,
@@ -69,6 +70,9 @@ __all__ = [
     "IncidentUpdate",
     "DECLARED_KINDS",
     "LedgerCheckpoint",
+    "LedgerLogCheckpoint",
+    "LedgerLogHash",
+    "LedgerLogHead",
     "LedgerEntry",
     "LedgerHead",
     "LedgerKind",

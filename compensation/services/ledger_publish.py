@@ -3,12 +3,18 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from ..models import LedgerCheckpoint, LedgerHead
+from .ledger_log import ledger_log_integrate, ledger_log_publish
 
 
 def ledger_publish_head(*, now: datetime) -> LedgerCheckpoint:
-    """Publish the current chain head (beat: hourly; the public ledger page
-    lists them). Once a head is public, rewriting any entry below it changes
-    every later hash and no longer matches what was published."""
+    """Publish the current chain head and a signed checkpoint of the
+    transparency log (beat: every minute; the public ledger page lists
+    them). Entries committed since the last run are integrated into the
+    log's tree first, so the checkpoint covers them. Once a head is public,
+    rewriting any entry below it changes every later hash and no longer
+    matches what was published."""
+    ledger_log_integrate()
+    ledger_log_publish(now=now)
     head = LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
     latest = LedgerCheckpoint.objects.order_by("-published_at").first()
     if latest is not None and latest.seq == head.seq and latest.hash == head.hash:

@@ -183,7 +183,9 @@ def test_the_adjustment_shows_on_the_members_page_with_a_verifiable_receipt(
     client.force_login(member.user)
     page = client.get(reverse("compensation:my-compensation")).content.decode()
     assert "Detection missed the 21:00 drop." in page
-    receipt = client.get(reverse("compensation:receipt", args=[adjustment.entry.public_id])).json()
+    receipt = client.get(
+        reverse("compensation:receipt", args=[adjustment.entry.public_id]), {"version": "1"}
+    ).json()
     assert receipt["entry"]["kind"] == "adjustment"
     body = json.dumps(
         receipt["entry"], sort_keys=True, separators=(",", ":"), ensure_ascii=False

@@ -1,5 +1,6 @@
 """Tamper evidence: verify_ledger, append-only below the ORM, verifiable receipts."""
 
+import base64
 import hashlib
 import json
 from datetime import timedelta
@@ -10,7 +11,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from compensation.models import LedgerEntry
+from compensation.log_keys import log_origin, log_verifier
+from compensation.models import LedgerEntry, LedgerLogCheckpoint
 from compensation.services.credit import compensation_credit
 from compensation.services.ledger_publish import ledger_publish_head
 from compensation.tests.conftest import T0
@@ -120,12 +122,12 @@ def test_receipt_verifies_with_the_documented_few_lines(member_client, member_us
     _entries(3)  # other members' entries after it
     head = ledger_publish_head(now=NOW)
     entry = LedgerEntry.objects.filter(member=member).exclude(kind="opening").get()
-    response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json")
+    response = member_client.get(f"/my/compensation/{entry.public_id}/receipt.json?version=1")
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"]
     r = json.loads(response.content)
 
-    # The snippet published on /ledger/, verbatim in substance:
+    # The version 1 snippet published on /ledger/, verbatim in substance:
     canon = json.dumps(
         r["entry"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode()
@@ -193,7 +195,29 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["OK", head.hash]
+    checkpoint = LedgerLogCheckpoint.objects.get()
+    root = base64.b64encode(bytes(checkpoint.root)).decode()
+    assert result.stdout.split() == ["OK", log_origin(), str(checkpoint.size), root]
+    assert checkpoint.size == head.seq
+    # With the verifier key from /ledger/log/key, it checks the signature too.
+    (tmp_path / "ledger.key").write_bytes(member_client.get("/ledger/log/key").content)
+    signed = subprocess.run(
+        [sys.executable, "verify.py", filename, "ledger.key"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert signed.returncode == 0, signed.stderr
+    assert signed.stdout.splitlines()[-1] == f"SIGNATURE OK {log_verifier().name}"
+    # A receipt whose entry was edited fails, loudly.
+    edited = json.loads(response.content)
+    edited["entry"]["minutes"] += 1
+    (tmp_path / "edited.json").write_text(json.dumps(edited), encoding="utf-8")
+    failed = subprocess.run(
+        [sys.executable, "verify.py", "edited.json"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert failed.returncode == 1 and "entry was altered" in failed.stderr
 
     # An entry newer than the last published head: the snippet says so
     # (exit status 1 and a clear message) instead of crashing.
@@ -215,7 +239,7 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
         timeout=30,
     )
     assert pending.returncode == 1
-    assert "NOT YET PUBLISHED" in pending.stderr and "Traceback" not in pending.stderr
-    # ... and when the next head is due, from the receipt.
-    due = json.loads(response.content)["next_head_due"]
-    assert due and f"the next head is due by {due}" in pending.stderr
+    assert "NOT YET IN A CHECKPOINT" in pending.stderr and "Traceback" not in pending.stderr
+    # ... and when the next checkpoint is due, from the receipt.
+    due = json.loads(response.content)["next_checkpoint_due"]
+    assert due and f"the next checkpoint is due by {due}" in pending.stderr

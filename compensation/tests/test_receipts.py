@@ -71,7 +71,8 @@ def test_the_member_reads_their_receipt_page(member_client, member_user, entry):
     assert f"{own} of your {own} entries" in html
     assert f"#{second.seq} of {second.seq} entries" in html
     assert f"Included in published head #{second.seq}" in html
-    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json"' in html
+    # The in-browser check reads the version 1 receipt (chain to a head).
+    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json?version=1"' in html
     assert response["Cache-Control"] == "private, no-store"
 
 
@@ -198,33 +199,43 @@ def test_a_pending_receipt_says_when_the_next_head_is_due(member_client, member_
     first = _credit(member_user.member, "first")
     published_at = NOW
     ledger_publish_head(now=published_at)
-    with time_machine.travel(published_at + timedelta(minutes=20), tick=False):
+    with time_machine.travel(published_at + timedelta(seconds=20), tick=False):
         pending = _credit(member_user.member, "second", offset=60)
-        receipt = member_client.get(f"/my/compensation/{pending.public_id}/receipt.json").json()
+        receipt = member_client.get(
+            f"/my/compensation/{pending.public_id}/receipt.json?version=1"
+        ).json()
+        v2 = member_client.get(f"/my/compensation/{pending.public_id}/receipt.json").json()
         page = (
             _english(member_client).get(f"/my/compensation/{pending.public_id}/").content.decode()
         )
     assert receipt["published_head"] is None
-    due = published_at + timedelta(hours=1)
+    due = published_at + timedelta(minutes=1)  # heads and checkpoints: every minute
     assert receipt["next_head_due"] == due.isoformat()
+    # Version 2: not yet in a signed checkpoint, and when the next one is due.
+    assert v2["receipt_version"] == 2 and v2["log"] is None
+    assert v2["next_checkpoint_due"] == due.isoformat()
     local_due = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
     assert f"The next head is due by {local_due}" in page
     # The earlier entry is covered, and its receipt has no promise to keep.
+    covered = member_client.get(f"/my/compensation/{first.public_id}/receipt.json?version=1")
+    assert covered.json()["published_head"]["seq"] == first.seq
+    assert "next_head_due" not in covered.json()
     covered = member_client.get(f"/my/compensation/{first.public_id}/receipt.json").json()
-    assert covered["published_head"]["seq"] == first.seq
-    assert "next_head_due" not in covered
+    assert covered["log"]["index"] == first.seq - 1
+    assert "next_checkpoint_due" not in covered
 
 
 def test_next_head_due_counts_whole_intervals_from_the_last_head(db):
     _credit(MemberFactory().member, "a")
     ledger_publish_head(now=NOW)
-    # Quiet hours publish nothing new, so the last head can be hours old.
-    assert next_head_due(now=NOW + timedelta(hours=2, minutes=5)) == NOW + timedelta(hours=3)
-    assert next_head_due(now=NOW) == NOW + timedelta(hours=1)
+    # Quiet minutes publish nothing new, so the last head can be minutes old.
+    later = NOW + timedelta(minutes=2, seconds=5)
+    assert next_head_due(now=later) == NOW + timedelta(minutes=3)
+    assert next_head_due(now=NOW) == NOW + timedelta(minutes=1)
 
 
 def test_next_head_due_without_any_head_is_one_interval_away(db):
-    assert next_head_due(now=NOW) == NOW + timedelta(hours=1)
+    assert next_head_due(now=NOW) == NOW + timedelta(minutes=1)
 
 
 @override_settings(CELERY_BEAT_SCHEDULE={})

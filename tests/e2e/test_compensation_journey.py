@@ -1,3 +1,4 @@
+import base64
 import hashlib
 import json
 import re
@@ -7,9 +8,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from compensation import tlog
+from compensation.log_keys import log_origin, log_verifier
 from compensation.services.detection import detection_run
 from compensation.services.ledger_publish import ledger_publish_head
 from compensation.services.nodes import node_create
+from compensation.tlog_notes import open_checkpoint
 from kamen_portal.celery import app as celery_app
 from members.tests.factories import PASSWORD, MemberFactory
 
@@ -88,14 +92,19 @@ def test_a_dropped_member_sees_the_credit_and_verifies_the_receipt(
     canon = json.dumps(
         r["entry"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode()
-    digest = hashlib.sha256(canon).hexdigest()
-    h = hashlib.sha256(f"{r['prev_hash']}:{digest}".encode()).hexdigest()
-    for d in r["chain_to_head"]:
-        h = hashlib.sha256(f"{h}:{d}".encode()).hexdigest()
-    assert h == r["hash"] == r["published_head"]["hash"]
+    # Version 2: the leaf is the entry's canonical body, proven in the
+    # signed checkpoint the public ledger page shows.
+    assert hashlib.sha256(canon).hexdigest() == r["body_digest"]
+    log = r["log"]
+    assert base64.b64decode(log["leaf_data"]) == canon
+    checkpoint = open_checkpoint(log["checkpoint"], log_verifier(), origin=log_origin()).checkpoint
+    proof = [base64.b64decode(h) for h in log["proof"]]
+    tlog.check_inclusion(
+        proof, checkpoint.size, checkpoint.root_hash, log["index"], tlog.leaf_hash(canon)
+    )
     assert r["entry"]["minutes"] == 12
 
     page.goto(f"{live_server.url}/ledger/")
-    assert r["published_head"]["hash"] in page.content()
+    assert log["checkpoint"].split("\n")[2] in page.content()
     shots(page, "13-public-ledger")
     assert page.console_errors == []

@@ -249,6 +249,7 @@ NOT_CRAWLED = {
     "appeals:evidence": "image",
     "compensation:receipt": "JSON",
     "compensation:ledger-chain": "JSON",
+    "compensation:log-tile": "binary tiles of the transparency log",
     "mfa_download_recovery_codes": "text file",
 }
 
