@@ -62,9 +62,7 @@ class History:
 
 
 def make_history() -> History:
-    policy_publish(
-        changes={"cap_per_event_minutes": 15}, actor=None, note="held-out cap", now=NOW
-    )
+    policy_publish(changes={"cap_per_event_minutes": 15}, actor=None, note="held-out cap", now=NOW)
     user = MemberFactory(
         email="heldout@example.com", membership__expires_at=NOW + timedelta(days=30)
     )
@@ -75,8 +73,7 @@ def make_history() -> History:
         name="ldn-node-01", defaults={"token_hash": "c" * 64, "token_prefix": "ldn"}
     )
 
-    def disconnect(start_local: datetime, minutes: int, n: int) -> Disconnect:
-        start = start_local.replace(tzinfo=LONDON)
+    def disconnect(start: datetime, minutes: int, n: int) -> Disconnect:
         d = Disconnect.objects.create(
             member=member,
             node=node,
@@ -90,9 +87,9 @@ def make_history() -> History:
         d.refresh_from_db()
         return d
 
-    friday = disconnect(datetime(2025, 3, 7, 20, 0), 12, 1)
-    tuesday = disconnect(datetime(2025, 3, 11, 9, 0), 20, 2)
-    yesterday = disconnect(datetime(2025, 3, 13, 23, 30), 29, 3)
+    friday = disconnect(datetime(2025, 3, 7, 20, 0, tzinfo=LONDON), 12, 1)
+    tuesday = disconnect(datetime(2025, 3, 11, 9, 0, tzinfo=LONDON), 20, 2)
+    yesterday = disconnect(datetime(2025, 3, 13, 23, 30, tzinfo=LONDON), 29, 3)
     member.refresh_from_db()
     return History(member, yesterday, friday, tuesday)
 
