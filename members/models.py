@@ -168,6 +168,7 @@ class NotificationKind(models.TextChoices):
     NODE_DEGRADED = "node_degraded", _("Your service node is degraded")
     NODE_HEALTH_ALERT = "node_health_alert", _("Node health alert (operators)")
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
+    SUPPORT_REPLY = "support_reply", _("Reply to a support request")
 
 
 # Security events always go by email, whatever the preferences say.

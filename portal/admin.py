@@ -1,18 +1,36 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .assistant.services import support_request_close
+from .assistant.services import SupportRequestError, support_request_close, support_request_reply
 from .models import AssistantQuestion, SupportRequest, SupportRequestStatus
+
+
+class SupportReplyForm(forms.ModelForm):
+    """Staff answer on the request's page; ``support_request_reply`` stores
+    it, audits it and tells the member (the model's fields stay read-only)."""
+
+    reply = forms.CharField(
+        label=_("Reply to the member"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=5000,
+        required=False,
+        help_text=_("The member reads it on their support requests page and gets a notice."),
+    )
+
+    class Meta:
+        model = SupportRequest
+        fields = []
 
 
 @admin.register(SupportRequest)
 class SupportRequestAdmin(admin.ModelAdmin):
     """Members' messages to staff from the assistant, with the conversation.
-    Read-only: staff answer the member and close the request; only the
-    service changes its status."""
+    Staff with reply_supportrequest answer on the request's page; closing is
+    an action. Only the services change a request."""
 
     list_display = ("reference", "member", "status", "created_at", "short_message")
     list_filter = ("status", "language")
@@ -28,9 +46,13 @@ class SupportRequestAdmin(admin.ModelAdmin):
         "language",
         "created_at",
         "updated_at",
+        "staff_reply",
+        "replied_at",
+        "replied_by",
         "closed_at",
         "closed_by",
     )
+    form = SupportReplyForm
     exclude = ("conversation",)
     actions = ["close_selected"]
 
@@ -67,6 +89,30 @@ class SupportRequestAdmin(admin.ModelAdmin):
 
     def has_close_permission(self, request) -> bool:
         return request.user.has_perm("portal.close_supportrequest")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The only change staff make is a reply, through the service.
+        return request.user.has_perm("portal.reply_supportrequest")
+
+    def get_fields(self, request, obj=None):
+        fields = [*self.readonly_fields]
+        if obj is not None and obj.status != SupportRequestStatus.CLOSED:
+            fields.insert(fields.index("staff_reply"), "reply")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        reply = (form.cleaned_data.get("reply") or "").strip()
+        if not reply:
+            return
+        try:
+            support_request_reply(request=obj, staff=request.user, reply=reply, now=timezone.now())
+        except SupportRequestError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, _("Reply sent; the member was notified."), messages.SUCCESS)
+
+    def save_related(self, request, form, formsets, change):
+        return
 
     @admin.action(description=_("Close the selected requests"), permissions=["close"])
     def close_selected(self, request, queryset):

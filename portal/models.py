@@ -35,8 +35,9 @@ class AssistantQuestion(models.Model):
 
 
 class SupportRequestStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = "open", _("Waiting for staff")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed by staff")
 
 
 class SupportRequest(models.Model):
@@ -61,6 +62,16 @@ class SupportRequest(models.Model):
     language = models.CharField(_("language"), max_length=8)
     created_at = models.DateTimeField(_("created at"))
     updated_at = models.DateTimeField(_("updated at"))
+    staff_reply = models.TextField(_("staff reply"), max_length=5000, blank=True)
+    replied_at = models.DateTimeField(_("replied at"), null=True, blank=True)
+    replied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("replied by"),
+    )
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -75,7 +86,10 @@ class SupportRequest(models.Model):
         verbose_name = _("support request")
         verbose_name_plural = _("support requests")
         ordering = ["-created_at"]
-        permissions = [("close_supportrequest", _("Can close support requests"))]
+        permissions = [
+            ("close_supportrequest", _("Can close support requests")),
+            ("reply_supportrequest", _("Can reply to support requests")),
+        ]
         indexes = [models.Index(fields=["status", "-created_at"])]
 
     def __str__(self) -> str:

@@ -286,9 +286,12 @@ def _do(action: str, client, p: Platform) -> bool:
         p.appeal.refresh_from_db()
         return p.appeal.assigned_to_id is not None
     if action in ("approve_appeal", "approve_appeal_above_claim"):
-        minutes = "" if action == "approve_appeal" else "600"
+        # Detection recorded nothing for this span (suggestion 0): the reviewer
+        # credits the ten claimed minutes after looking at the screenshot.
+        minutes = "10" if action == "approve_appeal" else "600"
+        # The decision panel is the one way to decide an appeal.
         client.post(
-            reverse("admin:appeals_appeal_change", args=[p.appeal.pk]),
+            reverse("admin:appeals_appeal_decide", args=[p.appeal.pk]),
             {
                 "decision": "approve",
                 "minutes": minutes,

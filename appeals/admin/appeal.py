@@ -19,8 +19,8 @@ from members.deadlines import DUE, WINDOW, deadline_text
 from ..models import OPEN_STATUSES, Appeal
 from ..selectors import appeal_context_records
 from ..services import appeal_assign
-from .decisions import apply_decision, decide_view, panel_context
-from .forms import AssignedFilter, DecisionForm, OverdueFilter, StaffFilingForm
+from .decisions import decide_view, panel_context
+from .forms import AssignedFilter, OverdueFilter, StaffFilingForm
 
 
 @admin.register(Appeal)
@@ -98,10 +98,6 @@ class AppealAdmin(admin.ModelAdmin):
             _("Decision"),
             {
                 "fields": (
-                    "decision",
-                    "minutes",
-                    "reason_template",
-                    "message",
                     "credited_minutes",
                     ("decided_at", "decided_by"),
                     "decision_reason",
@@ -125,7 +121,7 @@ class AppealAdmin(admin.ModelAdmin):
             form = super().get_form(request, obj, **kwargs)
             # Bind the acting staff user to this request's form class only.
             return type(form.__name__, (form,), {"actor": request.user})
-        kwargs["form"] = DecisionForm
+        # Everything on the page is read-only: decisions go through the panel.
         kwargs["fields"] = []
         return super().get_form(request, obj, **kwargs)
 
@@ -257,16 +253,7 @@ class AppealAdmin(admin.ModelAdmin):
             if form.filed_message:
                 messages.warning(request, form.filed_message)
             return
-        data = form.cleaned_data
-        if data.get("decision"):
-            apply_decision(
-                request,
-                obj,
-                decision=data["decision"],
-                minutes=data.get("minutes"),
-                message=data.get("message") or "",
-                reason_template=data.get("reason_template"),
-            )
+        # A change form post decides nothing (the panel does); nothing to save.
 
     def get_urls(self):
         decide = self.admin_site.admin_view(decide_view)

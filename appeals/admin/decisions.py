@@ -1,7 +1,8 @@
-"""The reviewer's decision panel: approve / partly approve / reject at the
-top of an appeal's page, one click for the suggested credit. The panel and
-the form at the bottom of the page both go through ``apply_decision``, which
-only translates into the appeal workflow services."""
+"""The reviewer's decision panel, the one place an appeal is decided: approve
+with the suggested or an edited credit, reject, or ask the member for more,
+each with a reason the member reads. ``apply_decision`` only translates
+into the appeal workflow services (which refuse a decision without a reason
+and pay once, whatever the clicks)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..services import (
     appeal_reject,
     appeal_request_info,
     appeal_staff_message,
+    appeal_suggestion,
 )
 
 DECIDE_PERMISSION = "appeals.decide_appeal"
@@ -59,7 +61,7 @@ def apply_decision(
                 minutes=minutes,
                 reason=message,
                 now=now,
-                partly=decision == "partly_approve",
+                partly=True if decision == "partly_approve" else None,
             )
         elif decision == "reject":
             appeal_reject(appeal=appeal, staff=staff, reason=message, now=now)
@@ -71,19 +73,29 @@ def apply_decision(
     return True
 
 
+DECISIONS = [
+    ("approve", gettext_lazy("Approve and credit")),
+    ("reject", gettext_lazy("Reject")),
+    ("request_info", gettext_lazy("Ask the member for more")),
+]
+
+
 class PanelForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[
-            ("approve", gettext_lazy("Approve")),
-            ("partly_approve", gettext_lazy("Partly approve")),
-            ("reject", gettext_lazy("Reject")),
-        ]
+        choices=[*DECISIONS, ("partly_approve", gettext_lazy("Partly approve"))]
     )
     minutes = forms.IntegerField(min_value=0, max_value=100_000, required=False)
     reason_template = forms.ModelChoiceField(
         queryset=ReasonTemplate.objects.filter(active=True), required=False
     )
     message = forms.CharField(max_length=5000, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("message") or "").strip() and not data.get("reason_template"):
+            # The services refuse it too; said here before anything is tried.
+            self.add_error("message", _("Every decision needs a reason the member can read."))
+        return data
 
 
 def decide_view(request: HttpRequest, object_id: str) -> HttpResponse:
@@ -96,7 +108,11 @@ def decide_view(request: HttpRequest, object_id: str) -> HttpResponse:
     appeal = get_object_or_404(Appeal.objects.select_related("member"), pk=object_id)
     form = PanelForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("The decision could not be read; nothing was changed."))
+        errors = form.errors.get("message") or [
+            _("The decision could not be read; nothing was changed.")
+        ]
+        for error in errors:
+            messages.error(request, error)
     else:
         data = form.cleaned_data
         done = apply_decision(
@@ -118,15 +134,23 @@ def decide_view(request: HttpRequest, object_id: str) -> HttpResponse:
 
 
 def panel_context(request: HttpRequest, appeal: Appeal) -> dict:
-    """What the panel shows: the claim, the suggestion and the bound."""
+    """What the panel shows: the claim, the suggestion with what it rests
+    on, and the bound."""
+    now = timezone.now()
     claimed = int((appeal.claimed_end - appeal.claimed_start).total_seconds() + 59) // 60
     can_decide = appeal.is_open and request.user.has_perm(DECIDE_PERMISSION)
+    suggestion = appeal_suggestion(appeal=appeal, now=now) if appeal.is_open else None
     return {
         "panel_appeal": appeal,
         "claimed_minutes": claimed,
         "can_decide": can_decide,
-        "bound_minutes": appeal_credit_bound(appeal=appeal, now=timezone.now())
-        if can_decide
-        else None,
+        "suggestion": suggestion,
+        "decisions": DECISIONS,
+        "bound_minutes": appeal_credit_bound(appeal=appeal, now=now) if can_decide else None,
         "reason_templates": ReasonTemplate.objects.filter(active=True),
+        # One way to decide: the panel. The form below only shows the record.
+        "show_save": False,
+        "show_save_and_continue": False,
+        "show_save_and_add_another": False,
+        "show_delete": False,
     }

@@ -10,55 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from members.forms import MemberNumberField
 
 from ..evidence import EvidenceError
-from ..models import Appeal, ReasonTemplate, overdue_q
+from ..models import Appeal, overdue_q
 from ..services import AppealError, appeal_file
-
-ACTIONS = [
-    ("", _("— no action, just look —")),
-    ("assign", _("Assign to me")),
-    ("request_info", _("Request information (message to the member)")),
-    ("message", _("Send a message")),
-    ("approve", _("Approve and credit")),
-    ("partly_approve", _("Partly approve and credit")),
-    ("reject", _("Reject")),
-]
-
-
-class DecisionForm(forms.ModelForm):
-    """The staff workspace on an appeal's page: one action at a time, each
-    calling the same service the rest of the portal uses."""
-
-    decision = forms.ChoiceField(label=_("Action"), choices=ACTIONS, required=False)
-    minutes = forms.IntegerField(
-        label=_("Minutes to credit"),
-        min_value=0,
-        max_value=100_000,
-        required=False,
-        help_text=_("Leave empty to credit the suggested amount."),
-    )
-    reason_template = forms.ModelChoiceField(
-        label=_("Reason template"),
-        queryset=ReasonTemplate.objects.filter(active=True),
-        required=False,
-    )
-    message = forms.CharField(
-        label=_("Message or reason"), widget=forms.Textarea(attrs={"rows": 3}), required=False
-    )
-
-    class Meta:
-        model = Appeal
-        fields = []
-
-    def clean(self):
-        data = super().clean()
-        decision = data.get("decision")
-        if decision == "reject" and not (data.get("message") or data.get("reason_template")):
-            self.add_error(
-                "message", _("A rejection needs a reason: write one or pick a template.")
-            )
-        if decision in ("request_info", "message", "partly_approve") and not data.get("message"):
-            self.add_error("message", _("Write the message."))
-        return data
 
 
 class StaffFilingForm(forms.ModelForm):

@@ -10,7 +10,7 @@ audit trail and the member's timeline) in the same transaction.
 from .checks import AppealCheck, appeal_check, open_appeal_overlapping
 from .common import CLOCK_SKEW, MAX_CLAIM_SPAN, AppealError, appeal_deadline
 from .filing import appeal_file, appeal_submit
-from .triage import Triage, appeal_credit_bound, appeal_triage
+from .triage import Suggestion, Triage, appeal_credit_bound, appeal_suggestion, appeal_triage
 from .workflow import (
     appeal_approve,
     appeal_assign,
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_CLAIM_SPAN",
     "AppealCheck",
     "AppealError",
+    "Suggestion",
     "Triage",
     "appeal_approve",
     "appeal_assign",
@@ -44,6 +45,7 @@ __all__ = [
     "appeal_request_info",
     "appeal_staff_message",
     "appeal_submit",
+    "appeal_suggestion",
     "appeal_triage",
     "open_appeal_overlapping",
     "appeal_withdraw",

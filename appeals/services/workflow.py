@@ -23,7 +23,7 @@ from ..models import (
     EvidenceKind,
 )
 from .common import AppealError, _event, _first_response, _locked, _notify, _store_evidence
-from .triage import appeal_credit_bound
+from .triage import appeal_credit_bound, appeal_suggestion
 
 
 def appeal_assign(*, appeal: Appeal, staff: User, now: datetime) -> Appeal:
@@ -99,6 +99,12 @@ def appeal_member_reply(
             appeal.status = AppealStatus.IN_REVIEW
             appeal.save(update_fields=["status", "updated_at"])
         stored = _store_evidence(appeal, files, actor=member_user, now=now)
+        if any(e.kind == EvidenceKind.LOG for e in stored):
+            # A log can show a span detection missed: the suggestion follows it.
+            suggested = appeal_suggestion(appeal=appeal, now=now).minutes
+            if suggested != appeal.suggested_minutes:
+                appeal.suggested_minutes = suggested
+                appeal.save(update_fields=["suggested_minutes", "updated_at"])
         if message.strip():
             _event(appeal, EventKind.MESSAGE, actor=member_user, now=now, old=old, message=message)
         if stored:
@@ -141,14 +147,21 @@ def appeal_approve(
     minutes: int | None,
     reason: str,
     now: datetime,
-    partly: bool = False,
+    partly: bool | None = None,
 ) -> Appeal:
     """Approve (or partly approve) and credit through the compensation
     service, keyed by the appeal: two reviewers approving at once produce one
-    decision and one credit. Credits above the reviewer limit need a
-    supervisor."""
-    if partly and not reason.strip():
-        raise AppealError("reason_required", _("Explain what was not approved."))
+    decision and one credit. Every decision carries a reason the member
+    reads. Credits above the reviewer limit need a supervisor. ``partly``
+    None: partly approved when less than the claimed time not yet paid is
+    credited."""
+    if not reason.strip():
+        raise AppealError(
+            "reason_required",
+            _("Every decision needs a reason the member can read.")
+            if not partly
+            else _("Explain what was not approved."),
+        )
     with transaction.atomic():
         appeal = _locked(appeal, OPEN_STATUSES)
         granted = appeal.suggested_minutes if minutes is None else int(minutes)
@@ -162,6 +175,8 @@ def appeal_approve(
                 % {"limit": settings.APPEAL_REVIEWER_LIMIT_MINUTES},
             )
         bound = appeal_credit_bound(appeal=appeal, now=now)
+        if partly is None:
+            partly = granted < bound
         if granted > bound:
             # More than the member claimed and the portal has not paid: a
             # decision only a supervisor may take, and never without a why.

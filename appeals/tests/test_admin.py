@@ -23,7 +23,8 @@ def staff(db):
 
 
 def _change(client, appeal, **data):
-    return client.post(reverse("admin:appeals_appeal_change", args=[appeal.pk]), data)
+    """A decision, through the panel (the one way to decide)."""
+    return client.post(reverse("admin:appeals_appeal_decide", args=[appeal.pk]), data)
 
 
 def test_reviewer_sees_everything_on_one_page(client, staff, file_appeal):
@@ -34,7 +35,7 @@ def test_reviewer_sees_everything_on_one_page(client, staff, file_appeal):
     item = appeal.evidence.get()
     assert f"/appeals/{appeal.public_id}/evidence/{item.public_id}/?thumb=1" in page
     assert appeal.description in page
-    assert "30" in page  # the suggested credit
+    assert 'data-testid="suggestion-basis"' in page  # the suggestion and what it rests on
     assert (
         client.get(f"/appeals/{appeal.public_id}/evidence/{item.public_id}/?thumb=1").status_code
         == 200
@@ -61,14 +62,14 @@ def test_reviewer_approves_from_admin_and_the_member_is_credited(
     appeal = file_appeal()
     before = member.expires_at
     staff_login(client, reviewer)
-    response = _change(client, appeal, decision="approve", minutes="", message="")
+    response = _change(client, appeal, decision="approve", minutes="30", message="Screenshot.")
     assert response.status_code == 302
     appeal.refresh_from_db()
     member.refresh_from_db()
     assert appeal.status == AppealStatus.APPROVED
     assert member.expires_at == before + timedelta(minutes=30)
     # A second reviewer approving the same appeal changes nothing.
-    _change(client, appeal, decision="approve", minutes="500", message="")
+    _change(client, appeal, decision="approve", minutes="500", message="More.")
     assert LedgerEntry.objects.exclude(kind="opening").filter(member=member).count() == 1
 
 
@@ -79,10 +80,10 @@ def test_reviewer_limit_is_enforced_and_supervisor_may_exceed_it(
     settings.APPEAL_REVIEWER_LIMIT_MINUTES = 20
     appeal = file_appeal()
     staff_login(client, reviewer)
-    _change(client, appeal, decision="approve", minutes="25", message="")
+    _change(client, appeal, decision="approve", minutes="25", message="Seen.")
     assert Appeal.objects.get().status == AppealStatus.SUBMITTED
     staff_login(client, supervisor)
-    _change(client, appeal, decision="approve", minutes="25", message="")
+    _change(client, appeal, decision="approve", minutes="25", message="Seen.")
     assert Appeal.objects.get().credited_minutes == 25
 
 
@@ -94,7 +95,7 @@ def test_reject_with_a_template_reason(client, staff, file_appeal):
     appeal = file_appeal()
     staff_login(client, reviewer)
     response = _change(client, appeal, decision="reject", message="")
-    assert response.status_code == 200  # reason missing: the form says so
+    assert response.status_code == 302  # reason missing: refused, and said so
     assert Appeal.objects.get().status == AppealStatus.SUBMITTED
     _change(client, appeal, decision="reject", reason_template=template.pk, message="")
     appeal.refresh_from_db()

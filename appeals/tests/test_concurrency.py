@@ -24,7 +24,7 @@ def test_two_reviewers_approving_at_once_make_one_decision_and_one_credit(
     def approve(staff):
         def run():
             try:
-                appeal_approve(appeal=appeal, staff=staff, minutes=None, reason="", now=now)
+                appeal_approve(appeal=appeal, staff=staff, minutes=30, reason="Confirmed.", now=now)
                 outcomes.append("approved")
             except AppealError as exc:
                 outcomes.append(exc.code)

@@ -23,7 +23,7 @@ def test_a_reviewer_cannot_credit_more_than_was_claimed(file_appeal, reviewer, m
         appeal_approve(appeal=appeal, staff=reviewer, minutes=1440, reason="Generous.", now=now)
     assert refused.value.code == "above_claim"
     assert not LedgerEntry.objects.exclude(kind="opening").filter(member=member).exists()
-    appeal_approve(appeal=appeal, staff=reviewer, minutes=10, reason="", now=now)
+    appeal_approve(appeal=appeal, staff=reviewer, minutes=10, reason="Seen.", now=now)
     assert LedgerEntry.objects.exclude(kind="opening").get(member=member).minutes == 10
 
 
@@ -51,8 +51,8 @@ def test_the_admin_tells_the_reviewer_why_and_credits_nothing(
     appeal = file_appeal(start_ago=40, end_ago=30)
     staff_login(client, reviewer)
     response = client.post(
-        reverse("admin:appeals_appeal_change", args=[appeal.pk]),
-        {"decision": "approve", "minutes": "1440", "message": ""},
+        reverse("admin:appeals_appeal_decide", args=[appeal.pk]),
+        {"decision": "approve", "minutes": "1440", "message": "Generous."},
         follow=True,
     )
     texts = " ".join(str(m) for m in response.context["messages"])

@@ -31,7 +31,12 @@ def test_filing_inside_the_window_creates_a_submitted_appeal_with_sla(file_appea
     assert appeal.sla_due_at == now + timedelta(hours=24)
     assert appeal.evidence.count() == 1
     assert [e.kind for e in appeal.events.all()] == [EventKind.SUBMITTED, EventKind.TRIAGED]
-    assert appeal.suggested_minutes == 30
+    # Detection recorded nothing and a screenshot is no reading of the span:
+    # the suggestion is 0, with why (issue 21), not the whole claim.
+    assert appeal.suggested_minutes == 0
+    assert appeal.events.get(kind=EventKind.TRIAGED).data["suggestion_basis"] == [
+        "nothing_recorded"
+    ]
 
 
 def test_one_second_before_the_deadline_is_accepted_and_one_after_refused(file_appeal, now):
@@ -213,7 +218,9 @@ def test_full_review_cycle_with_information_request(file_appeal, reviewer, now):
         appeal=appeal, member_user=appeal.member.user, message="Here it is", files=logs, now=now
     )
     assert appeal.status == AppealStatus.IN_REVIEW
-    appeal = appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="", now=now)
+    appeal = appeal_approve(
+        appeal=appeal, staff=reviewer, minutes=30, reason="The log confirms it.", now=now
+    )
     assert appeal.status == AppealStatus.APPROVED
     assert appeal.credited_minutes == 30
     kinds = list(appeal.events.values_list("kind", flat=True))
@@ -243,16 +250,16 @@ def test_approved_appeal_overlapping_an_automatic_credit_is_paid_once(
     )
     appeal = file_appeal(start_ago=90, end_ago=60)
     assert appeal.suggested_minutes == 10  # only 90 -> 80 is uncovered
-    appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="", now=now)
+    appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="Confirmed.", now=now)
     member.refresh_from_db()
     assert member.expires_at == before + timedelta(minutes=30)
 
 
 def test_two_approvals_produce_one_decision_and_one_credit(file_appeal, reviewer, supervisor, now):
     appeal = file_appeal()
-    appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="", now=now)
+    appeal_approve(appeal=appeal, staff=reviewer, minutes=30, reason="Confirmed.", now=now)
     with pytest.raises(AppealError) as info:
-        appeal_approve(appeal=appeal, staff=supervisor, minutes=100, reason="", now=now)
+        appeal_approve(appeal=appeal, staff=supervisor, minutes=100, reason="Again.", now=now)
     assert info.value.code == "conflict"
     assert LedgerEntry.objects.exclude(kind="opening").count() == 1
 
@@ -263,10 +270,19 @@ def test_credit_above_the_reviewer_limit_needs_a_supervisor(
     settings.APPEAL_REVIEWER_LIMIT_MINUTES = 60
     appeal = file_appeal()
     with pytest.raises(AppealError) as info:
-        appeal_approve(appeal=appeal, staff=reviewer, minutes=61, reason="", now=now)
+        appeal_approve(appeal=appeal, staff=reviewer, minutes=61, reason="Seen.", now=now)
     assert info.value.code == "needs_supervisor"
     appeal = appeal_approve(appeal=appeal, staff=supervisor, minutes=61, reason="goodwill", now=now)
     assert appeal.credited_minutes == 61
+
+
+def test_every_approval_needs_a_reason(file_appeal, reviewer, now):
+    appeal = file_appeal()
+    with pytest.raises(AppealError) as refused:
+        appeal_approve(appeal=appeal, staff=reviewer, minutes=30, reason="  ", now=now)
+    assert refused.value.code == "reason_required"
+    appeal.refresh_from_db()
+    assert appeal.status == AppealStatus.SUBMITTED and appeal.credited_minutes == 0
 
 
 def test_partly_approving_needs_a_reason(file_appeal, reviewer, now):
@@ -313,7 +329,7 @@ def test_withdrawn_appeals_cannot_be_decided(file_appeal, reviewer, now):
     appeal = file_appeal()
     appeal_withdraw(appeal=appeal, member_user=appeal.member.user, now=now)
     for action in (
-        lambda: appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="", now=now),
+        lambda: appeal_approve(appeal=appeal, staff=reviewer, minutes=None, reason="x", now=now),
         lambda: appeal_reject(appeal=appeal, staff=reviewer, reason="x", now=now),
         lambda: appeal_withdraw(appeal=appeal, member_user=appeal.member.user, now=now),
     ):

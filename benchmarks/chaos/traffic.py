@@ -195,7 +195,7 @@ class Appeals(threading.Thread):
                         appeal=fresh,
                         staff=self.staff,
                         minutes=APPEAL_MINUTES,
-                        reason="",
+                        reason="Chaos traffic: approved.",
                         now=timezone.now(),
                     )
                 except AppealError as exc:

@@ -38,6 +38,7 @@ _REVIEWER = [
     # Members who asked the assistant for a person.
     "portal.view_supportrequest",
     "portal.close_supportrequest",
+    "portal.reply_supportrequest",
 ]
 # The roles of DESIGN §3, each with what it needs and no more. The role ×
 # action matrix in docs/deployment.md is tested over HTTP

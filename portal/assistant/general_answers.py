@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from compensation.models import DisconnectStatus, IncidentStatus
+from compensation.models import DisconnectStatus, IncidentStatus, LedgerKind
 from compensation.selectors import (
     member_coupons,
     member_disconnects,
@@ -86,6 +86,8 @@ class GeneralAnswers(MemberFacts):
             return text
         self.link(_("New appeal"), reverse("appeals:new"), "appeal")
         disconnect = self._pick_disconnect()
+        if disconnect is None and self.missing_day is not None:
+            return text + " " + self._no_disconnect_on(self.missing_day)
         if disconnect is not None and disconnect.status != DisconnectStatus.OPEN:
             offer = self._offer_appeal(disconnect)
             if offer:
@@ -144,6 +146,33 @@ class GeneralAnswers(MemberFacts):
                 }
         return text
 
+    def card_key(self) -> str:
+        self.link(_("Redeem a card key"), reverse("compensation:redeem"), "page")
+        text = _(
+            "Enter the card key (20 letters and digits, dashes optional) on the card-key page "
+            "of your account: its days are added to your membership at once, as an entry on "
+            "your ledger with a receipt. Each key works once; a key that is refused is unknown, "
+            "already used, voided or past its date, and the seller can check which."
+        )
+        if self.member is None:
+            self.sign_in()
+            return text
+        last = member_ledger(member=self.member).filter(kind=LedgerKind.CARD_KEY).first()
+        if last is not None:
+            self.link(
+                _("Receipt #%(seq)s") % {"seq": last.seq},
+                reverse("compensation:receipt-page", kwargs={"public_id": last.public_id}),
+                "receipt",
+            )
+            text += " " + _(
+                "You last redeemed a key on %(when)s: +%(added)s (receipt #%(seq)s)."
+            ) % {
+                "when": _fmt_date(last.created_at, self.tz),
+                "added": minutes_human(last.minutes),
+                "seq": last.seq,
+            }
+        return text
+
     def receipts(self) -> str:
         self.article("verify-a-receipt")
         self.link(_("Public ledger"), reverse("compensation:ledger"), "page")
@@ -196,9 +225,11 @@ class GeneralAnswers(MemberFacts):
                 "support", _("Send this conversation to staff"), reverse("portal:support")
             )
             return _("I can pass this conversation to staff.")
+        self.link(_("Your support requests"), reverse("portal:support-requests"), "page")
         return _(
             "I passed this conversation to staff (reference %(ref)s). They can see your "
-            "records and will get back to you."
+            "records; their reply will be on your support requests page, and you will get a "
+            "notice when they answer."
         ) % {"ref": support_request.reference}
 
     def help_article(self, hit) -> str:

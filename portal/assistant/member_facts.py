@@ -3,17 +3,22 @@ stands, when the membership ends."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appeals.models import OPEN_STATUSES
 from appeals.selectors import member_appeals
-from compensation.models import DisconnectStatus, Outcome
+from compensation import intervals as iv
+from compensation.models import Claim, DisconnectStatus, Outcome
 from compensation.selectors import appeal_deadline, member_disconnects, member_ledger
 from compensation.services.policy import policy_ratio
 from compensation.templatetags.kamen import duration_human, minutes_human
 
+from . import nlu
 from .composer import ComposerBase, NextStep
 from .composer import fmt_date as _fmt_date
 from .composer import fmt_short as _fmt
@@ -24,23 +29,180 @@ RECENT_DISCONNECTS = 50
 class MemberFacts(ComposerBase):
     """Intents read from the signed-in member's records."""
 
+    def named_days(self) -> list[date]:
+        """The calendar days the question names, in the member's time zone:
+        "昨天" / "last Friday" from today there, and "11-30" as the latest
+        such day not in the future."""
+        today = timezone.localtime(self.now, self.tz).date()
+        days = [nlu.resolve_day(spec, today) for spec in self.ents.relative_days]
+        for named in self.ents.dates:
+            year = (
+                today.year
+                if (named.month, named.day) <= (today.month, today.day)
+                else today.year - 1
+            )
+            try:
+                days.append(date(year, named.month, named.day))
+            except ValueError:  # 02-29 in a year without it
+                continue
+        return list(dict.fromkeys(days))
+
+    def _day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        start = datetime(day.year, day.month, day.day, tzinfo=self.tz)
+        return start, start + timedelta(days=1)
+
     def _pick_disconnect(self):
+        """The disconnect the question is about: the one on the day (and at
+        the time) it names, else the latest. When it names a day with no
+        disconnect, None, with ``missing_day`` set: never another day's
+        disconnect passed off as that one."""
+        self.missing_day = None
+        days, times = self.named_days(), self.ents.times
+        if days:
+            span = Q()
+            for day in days:
+                start, end = self._day_bounds(day)
+                span |= Q(started_at__lt=end) & (Q(ended_at__gte=start) | Q(ended_at__isnull=True))
+            rows = list(member_disconnects(member=self.member).filter(span)[:RECENT_DISCONNECTS])
+            for d in rows:
+                local = timezone.localtime(d.started_at, self.tz)
+                if not times or any(
+                    x.hour == local.hour and (x.minute in (0, local.minute)) for x in times
+                ):
+                    return d
+            if rows:
+                return rows[0]
+            self.missing_day = days[0]
+            return None
         rows = list(member_disconnects(member=self.member)[:RECENT_DISCONNECTS])
         if not rows:
             return None
-        dates, times = self.ents.dates, self.ents.times
-        if dates or times:
+        if times:
             for d in rows:
                 local = timezone.localtime(d.started_at, self.tz)
-                if dates and not any((x.month, x.day) == (local.month, local.day) for x in dates):
-                    continue
-                if times and not any(
-                    x.hour == local.hour and (x.minute in (0, local.minute)) for x in times
-                ):
-                    continue
-                return d
+                if any(x.hour == local.hour and (x.minute in (0, local.minute)) for x in times):
+                    return d
         closed = [d for d in rows if d.status != DisconnectStatus.OPEN]
         return (closed or rows)[0]
+
+    def _no_disconnect_on(self, day: date) -> str:
+        """The answer for a named day without a disconnect."""
+        self.link(_("Your disconnects"), reverse("compensation:my-disconnects"), "disconnect")
+        self.link(_("New appeal"), reverse("appeals:new"), "appeal")
+        return _(
+            "No disconnect is recorded for you on %(day)s (%(tz)s time). Silences shorter than "
+            "%(threshold)s minutes while the node runs on are not disconnects. If you lost time "
+            "that day, you can appeal with the times you saw, within %(hours)s hours after it "
+            "ended."
+        ) % {
+            "day": day.strftime("%m-%d"),
+            "tz": self.tz.key if hasattr(self.tz, "key") else str(self.tz),
+            "threshold": self.policy.threshold_minutes,
+            "hours": self.policy.appeal_window_hours,
+        }
+
+    def _claim_for(self, disconnect):
+        return (
+            Claim.objects.filter(
+                member=self.member, idempotency_key=f"disconnect:{disconnect.public_id}"
+            )
+            .select_related("policy", "entry")
+            .first()
+        )
+
+    def _reasons(self, disconnect) -> list[str]:
+        """Why the credit for ``disconnect`` is less than the time lost, each
+        reason read from its claim: the caps (per event, per rolling
+        window), time another report already paid, time outside the paid
+        membership. Nothing withheld: say so, and what the threshold means."""
+        claim = self._claim_for(disconnect)
+        if claim is None:
+            return []
+        policy = claim.policy
+        reasons = []
+        requested = iv.normalize(
+            [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in claim.requested]
+        )
+        paid = iv.normalize(
+            [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in claim.paid]
+        )
+        unpaid = iv.subtract(requested, paid)
+        expired_at = None
+        if claim.reason == "membership_inactive":
+            lapsed = unpaid
+        elif claim.entry is not None and claim.entry.expires_before is not None:
+            expired_at = claim.entry.expires_before
+            lapsed = iv.clip(unpaid, start=expired_at, end=None)
+        else:
+            lapsed = []
+        covered = iv.subtract(unpaid, lapsed)
+        lapsed_min = int(iv.total_seconds(lapsed) + 59) // 60
+        covered_min = int(iv.total_seconds(covered) + 59) // 60
+        if lapsed_min:
+            self.policy_link()
+            if expired_at is not None:
+                reasons.append(
+                    _(
+                        "%(n)s min of it fell after your membership had ended (%(expired)s): "
+                        "only time inside a paid membership is compensated."
+                    )
+                    % {"n": lapsed_min, "expired": _fmt(expired_at, self.tz)}
+                )
+            else:
+                reasons.append(
+                    _(
+                        "%(n)s min of it fell outside your paid membership: only time inside a "
+                        "paid membership is compensated."
+                    )
+                    % {"n": lapsed_min}
+                )
+        if covered_min:
+            self.link(_("Your compensation"), reverse("compensation:my-compensation"), "receipt")
+            reasons.append(
+                _(
+                    "%(n)s min of it had already been paid through another report of the same "
+                    "time (an incident, maintenance or an appeal); each minute is paid once."
+                )
+                % {"n": covered_min}
+            )
+        if claim.event_capped_minutes:
+            self.policy_link("#calculator")
+            reasons.append(
+                _(
+                    "%(n)s min were withheld by the cap per event: one disconnect is credited "
+                    "at most %(cap)s (policy version %(v)s)."
+                )
+                % {
+                    "n": claim.event_capped_minutes,
+                    "cap": minutes_human(policy.cap_per_event_minutes),
+                    "v": policy.version,
+                }
+            )
+        if claim.window_capped_minutes:
+            self.policy_link("#calculator")
+            reasons.append(
+                _(
+                    "%(n)s min were withheld by the cap of %(cap)s within any %(days)s days "
+                    "(policy version %(v)s): your earlier credits in that window had reached it."
+                )
+                % {
+                    "n": claim.window_capped_minutes,
+                    "cap": minutes_human(policy.cap_window_minutes),
+                    "days": policy.cap_window_days,
+                    "v": policy.version,
+                }
+            )
+        if not reasons:
+            self.policy_link()
+            reasons.append(
+                _(
+                    "Nothing of the recorded time was withheld. Detection counts from your "
+                    "session's last heartbeat; silences shorter than %(threshold)s minutes are "
+                    "not disconnects and are not in your records."
+                )
+                % {"threshold": policy.threshold_minutes}
+            )
+        return reasons
 
     def _entry_for(self, disconnect):
         refs = [str(disconnect.public_id)]
@@ -106,6 +268,9 @@ class MemberFacts(ComposerBase):
             ) % {"ratio": self.policy.ratio_own, "v": self.policy.version}
         disconnect = self._pick_disconnect()
         self.link(_("Your disconnects"), reverse("compensation:my-disconnects"), "disconnect")
+        if disconnect is None and self.missing_day is not None:
+            self.article("what-is-a-disconnect")
+            return self._no_disconnect_on(self.missing_day)
         if disconnect is None:
             self.article("what-is-a-disconnect")
             return _(
@@ -156,9 +321,7 @@ class MemberFacts(ComposerBase):
                     )
                     % facts
                 )
-            if disconnect.withheld_minutes:
-                self.policy_link("#calculator")
-                parts.append(_("%(withheld)s min were withheld because a cap was reached.") % facts)
+            parts.extend(self._reasons(disconnect))
         elif outcome == Outcome.CAPPED:
             self.policy_link()
             parts.append(
@@ -168,6 +331,7 @@ class MemberFacts(ComposerBase):
                 )
                 % facts
             )
+            parts.extend(self._reasons(disconnect))
         elif outcome == Outcome.COVERED:
             parts.append(
                 _(
@@ -186,6 +350,7 @@ class MemberFacts(ComposerBase):
                 )
                 % facts
             )
+            self.policy_link()
         else:
             parts.append(
                 _("The credit for your disconnect of %(when)s is still being calculated.") % facts

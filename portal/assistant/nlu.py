@@ -24,7 +24,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from .intents import INTENTS, TRAINING
 
@@ -59,6 +59,42 @@ _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:点點时時](\s?[0-5]\d)?(?!\d)")
 _DATE = re.compile(
     r"(?<!\d)(?:(\d{4})[-/.年])?(1[0-2]|0?[1-9])[-/.月](3[01]|[12]\d|0?[1-9])(?:日|号|號)?(?!\d)"
 )
+# Days named relative to today, resolved later in the member's time zone:
+# ("offset", n) is n days from today, ("last_week", k) weekday k (Monday 0)
+# of the previous calendar week (上周五), ("last", k) the most recent past
+# weekday k before today ("last Friday").
+_ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+_EN_WEEKDAYS = {
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+}
+_RELATIVE = re.compile(
+    r"大前天|前天|昨天|昨晚|昨日|今天|今晚|今日|"
+    r"上(?:周|星期|礼拜)([一二三四五六日天])|"
+    r"(?:the )?day before yesterday|yesterday|today|tonight|this morning|"
+    r"last (monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+)
+_RELATIVE_OFFSETS = {
+    "大前天": -3,
+    "前天": -2,
+    "昨天": -1,
+    "昨晚": -1,
+    "昨日": -1,
+    "今天": 0,
+    "今晚": 0,
+    "今日": 0,
+    "day before yesterday": -2,
+    "the day before yesterday": -2,
+    "yesterday": -1,
+    "today": 0,
+    "tonight": 0,
+    "this morning": 0,
+}
 _MINUTES = re.compile(r"(\d{1,4})\s*(?:分钟|分鐘|分|mins?\b|minutes?\b)", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\d)1\d{10}(?!\d)|(?<!\d)\+?\d[\d -]{8,}\d(?!\d)")
@@ -145,6 +181,10 @@ _DOMAIN_WORDS = (
     "节点",
     "维护",
     "故障",
+    "卡密",
+    "激活码",
+    "兑换码",
+    "充值卡",
 )
 
 
@@ -217,6 +257,11 @@ def tokens(normalised: str) -> list[str]:
     text = MEMBER_NO.sub(" 〈member〉 ", normalised)
     text = _DATE.sub(" 〈date〉 ", text)
     text = _TIME.sub(" 〈time〉 ", text)
+    # A past day is a date, whichever way it is said ("today" stays a word:
+    # "is anything down today" asks about now).
+    text = _RELATIVE.sub(
+        lambda m: m.group(0) if _RELATIVE_OFFSETS.get(m.group(0)) == 0 else " 〈date〉 ", text
+    )
     out: list[str] = []
     out.extend(t.strip("〈〉") for t in re.findall(r"〈\w+〉", text))
     if re.search(r"\d", text):
@@ -262,6 +307,34 @@ class Entities:
     dates: tuple[date, ...]
     times: tuple[time, ...]
     minutes: tuple[int, ...]
+    relative_days: tuple[tuple[str, int], ...] = ()
+
+
+def relative_days(normalised: str) -> tuple[tuple[str, int], ...]:
+    """Days the question names relative to today ("昨天", "last Friday")."""
+    found = []
+    for match in _RELATIVE.finditer(normalised):
+        word, zh_day, en_day = match.group(0), match.group(1), match.group(2)
+        if zh_day:
+            found.append(("last_week", _ZH_WEEKDAYS[zh_day]))
+        elif en_day:
+            found.append(("last", _EN_WEEKDAYS[en_day]))
+        else:
+            found.append(("offset", _RELATIVE_OFFSETS[word]))
+    return tuple(found)
+
+
+def resolve_day(spec: tuple[str, int], today: date) -> date:
+    """The calendar day ``spec`` (from ``relative_days``) names, seen from
+    ``today`` (the member's local date)."""
+    kind, n = spec
+    if kind == "offset":
+        return today + timedelta(days=n)
+    if kind == "last_week":
+        monday = today - timedelta(days=today.weekday() + 7)
+        return monday + timedelta(days=n)
+    back = (today.weekday() - n) % 7 or 7
+    return today - timedelta(days=back)
 
 
 def entities(normalised: str) -> Entities:
@@ -281,7 +354,7 @@ def entities(normalised: str) -> Entities:
         hour, minute = match.groups()
         times.append(time(int(hour), int(minute.strip()) if minute else 0))
     minutes = tuple(int(m.group(1)) for m in _MINUTES.finditer(without_members))
-    return Entities(numbers, tuple(dates), tuple(times), minutes)
+    return Entities(numbers, tuple(dates), tuple(times), minutes, relative_days(without_members))
 
 
 def redact(text: str) -> str:

@@ -9,10 +9,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from kamen_portal.cache import window_counts
 from members.audit import audit_record
-from members.models import MemberProfile, User
+from members.models import MemberProfile, NotificationKind, User
+from members.services.notify import Message, notify_many
 
 from ..models import AssistantQuestion, SupportRequest, SupportRequestStatus
 from .answers import answer_question
@@ -133,16 +136,80 @@ def support_request_create(
         )
 
 
+class SupportRequestError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def support_request_reply(
+    *, request: SupportRequest, staff: User, reply: str, now: datetime
+) -> SupportRequest:
+    """Staff answer a member's request: the reply is stored on the request
+    (the member reads it on their support page), the request becomes
+    answered, the change is audited, and the member gets a notice. A closed
+    request takes no reply; answering again replaces the reply and tells
+    the member again."""
+    reply = reply.strip()
+    if not reply:
+        raise SupportRequestError("reply_required", _("Write the reply the member will read."))
+    with transaction.atomic():
+        locked = SupportRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.status == SupportRequestStatus.CLOSED:
+            raise SupportRequestError(
+                "closed", _("This request is closed; it takes no more replies.")
+            )
+        before = {"status": locked.status, "staff_reply": locked.staff_reply}
+        locked.staff_reply = reply[:5000]
+        locked.status = SupportRequestStatus.ANSWERED
+        locked.replied_at = now
+        locked.replied_by = staff
+        locked.updated_at = now
+        locked.save(
+            update_fields=["staff_reply", "status", "replied_at", "replied_by", "updated_at"]
+        )
+        audit_record(
+            locked,
+            changes={
+                "status": [before["status"], locked.status],
+                "staff_reply": [before["staff_reply"], locked.staff_reply],
+            },
+            actor=staff,
+        )
+        url = reverse("portal:support-requests") + f"#request-{locked.reference}"
+        notify_many(
+            messages=[
+                Message(
+                    member_id=locked.member_id,
+                    kind=NotificationKind.SUPPORT_REPLY,
+                    dedupe_key=f"support:{locked.public_id}:reply:{now.isoformat()}",
+                    render=lambda: (
+                        _("Staff answered your support request %(ref)s")
+                        % {"ref": locked.reference},
+                        locked.staff_reply,
+                        url,
+                    ),
+                )
+            ],
+            now=now,
+        )
+        return locked
+
+
 def support_request_close(*, request: SupportRequest, staff: User, now: datetime) -> bool:
-    """Close an open request (staff); False if it was already closed. The
-    conditional update makes two staff closing at once harmless."""
-    changed = SupportRequest.objects.filter(pk=request.pk, status=SupportRequestStatus.OPEN).update(
-        status=SupportRequestStatus.CLOSED, closed_at=now, closed_by=staff, updated_at=now
+    """Close an open or answered request (staff); False if it was already
+    closed. The conditional update makes two staff closing at once harmless."""
+    old = SupportRequest.objects.filter(pk=request.pk).values_list("status", flat=True).first()
+    changed = (
+        SupportRequest.objects.filter(pk=request.pk)
+        .exclude(status=SupportRequestStatus.CLOSED)
+        .update(status=SupportRequestStatus.CLOSED, closed_at=now, closed_by=staff, updated_at=now)
     )
     if changed:
         audit_record(
             request,
-            changes={"status": [SupportRequestStatus.OPEN, SupportRequestStatus.CLOSED]},
+            changes={"status": [old, SupportRequestStatus.CLOSED]},
             actor=staff,
         )
     return bool(changed)

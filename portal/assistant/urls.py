@@ -7,5 +7,6 @@ app_name = "portal"
 urlpatterns = [
     path("", views.assistant_page, name="assistant"),
     path("support/", views.support_request, name="support"),
+    path("requests/", views.support_requests_page, name="support-requests"),
     path("feedback/<uuid:public_id>/", views.feedback, name="feedback"),
 ]

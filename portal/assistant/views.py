@@ -20,6 +20,7 @@ from members.security import client_ip
 from members.selectors import member_profile_for_user
 
 from .nlu import MAX_QUESTION_LENGTH, visible
+from .selectors import member_support_requests
 from .services import (
     assistant_ask,
     assistant_rate_check,
@@ -28,6 +29,8 @@ from .services import (
 )
 
 SESSION_KEY = "assistant_conversation"
+# The member's support requests page shows this many, newest first.
+SUPPORT_REQUESTS_SHOWN = 50
 
 
 def conversation_of(request: HttpRequest) -> list[dict]:
@@ -110,7 +113,18 @@ def support_request(request: HttpRequest) -> HttpResponse:
         _("Sent to staff (reference %(ref)s). They will get back to you.")
         % {"ref": created.reference},
     )
-    return redirect("portal:assistant")
+    return redirect("portal:support-requests")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def support_requests_page(request: HttpRequest) -> HttpResponse:
+    """The member's requests to staff: status and the staff reply."""
+    member = member_of(request)
+    requests = (
+        list(member_support_requests(member=member)[:SUPPORT_REQUESTS_SHOWN]) if member else []
+    )
+    return render(request, "portal/support_requests.html", {"requests": requests})
 
 
 @require_POST

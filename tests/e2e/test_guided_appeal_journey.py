@@ -136,7 +136,9 @@ def test_guided_appeal_stops_before_upload_then_a_reviewer_approves_in_one_click
     assert box is not None and 0 <= box["y"] < 50
     # What the reviewer sees after scrolling: the viewport, not the full page.
     staff_page.screenshot(path=shots(staff_page, "36b-admin-panel-sticky"))
-    staff_page.locator("[data-testid=approve-suggested]").click()
+    # One panel: approve (the default) with the suggested credit and a reason.
+    staff_page.locator("[data-testid=panel-reason]").fill("检测记录与截图一致。")
+    staff_page.locator("[data-testid=decide]").click()
     staff_page.wait_for_url(re.compile(rf"/admin/appeals/appeal/{appeal.pk}/change/$"))
     appeal.refresh_from_db()
     assert appeal.status == AppealStatus.APPROVED
