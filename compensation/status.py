@@ -17,9 +17,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from . import uptime
+from .entry_labels import entry_label
+from .entry_labels import incident_label as _incident_label
 from .health_selectors import NodeHealthInfo, node_health_states
 from .intervals import Interval
 from .models import (
@@ -75,10 +76,7 @@ def incident_label(incident: Incident | str) -> str:
     """维护 for maintenance, 故障 for everything else: the one label every
     page, notice and feed uses for an incident (template filter
     ``incident_label``)."""
-    kind = incident if isinstance(incident, str) else incident.kind
-    if kind == IncidentKind.MAINTENANCE:
-        return str(pgettext_lazy("incident label", "Maintenance"))
-    return str(pgettext_lazy("incident label", "Incident"))
+    return _incident_label(incident if isinstance(incident, str) else incident.kind)
 
 
 PHASE_LABELS = {
@@ -109,14 +107,8 @@ def incident_kinds(refs: Iterable[str]) -> dict[str, str]:
     return {ref: incident.kind for ref, incident in incidents_by_ref(refs).items()}
 
 
-def source_label(entry, kinds: dict[str, str] | None = None) -> str:
-    """What a ledger entry was for, in words; an incident credit is labelled
-    by its incident (维护 or 故障)."""
-    if entry.source_kind != "incident":
-        return str(entry.get_source_kind_display())
-    if kinds is None:
-        kinds = incident_kinds([entry.source_ref])
-    return incident_label(kinds.get(entry.source_ref, IncidentKind.OUTAGE))
+# What a ledger entry was for: one home for the names (entry_labels).
+source_label = entry_label
 
 
 def _covers(incident: Incident, node_id: int) -> bool:
