@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -199,6 +199,7 @@ class Component:
     state: str
     days: list[uptime.Day]
     uptime: Decimal | None
+    retired_at: datetime | None = None
 
     @property
     def state_label(self) -> str:
@@ -233,18 +234,37 @@ def node_component(
         degraded=degraded,
         maintenance=_intervals(incidents, node, ComponentState.MAINTENANCE, now),
     )
-    days = uptime.days_of(timeline, bounds=bounds, observed_from=node.created_at, now=now)
+    days = uptime.days_of(
+        timeline,
+        bounds=bounds,
+        observed_from=node.created_at,
+        now=now,
+        observed_until=node.revoked_at,
+    )
     return Component(
         node=node,
         state=component_state(node=node, incidents=incidents, now=now, health=health),
         days=days,
         uptime=uptime.window_uptime(days),
+        retired_at=node.revoked_at,
     )
 
 
 def public_nodes() -> QuerySet[Node]:
     """Components: every node not retired (a revoked token retires it)."""
     return Node.objects.filter(revoked_at__isnull=True).order_by("name")
+
+
+def retired_nodes(*, since: datetime) -> QuerySet[Node]:
+    """Retired nodes still on the page: those retired inside the window
+    (their bars run up to the retirement) and any that a member's
+    disconnect names, so every node a member reads about is a component."""
+    return (
+        Node.objects.filter(revoked_at__isnull=False)
+        .filter(Q(revoked_at__gte=since) | Q(disconnects__isnull=False))
+        .distinct()
+        .order_by("name")
+    )
 
 
 @dataclass(frozen=True)
@@ -255,6 +275,8 @@ class StatusOverview:
     maintenance_now: list[Incident]
     upcoming: list[Incident]
     updated_at: datetime
+    # Retired nodes, listed apart: not in the overall state or the API.
+    retired: list[Component] = field(default_factory=list)
 
     @property
     def overall_label(self) -> str:
@@ -292,6 +314,9 @@ def status_overview(*, now: datetime) -> StatusOverview:
             key=lambda i: i.started_at,
         ),
         updated_at=now,
+        retired=[
+            node_component(node=n, incidents=incidents, now=now) for n in retired_nodes(since=since)
+        ],
     )
 
 
