@@ -65,14 +65,14 @@ def test_the_member_who_redeemed_a_key_is_told_when(client):
     _b, keys = make_keys(days=7, quantity=1)
     user = MemberFactory()
     client.force_login(user)
-    client.cookies["django_language"] = "en"
     assert client.post("/my/redeem/", {"key": keys[0]}).status_code == 302
     again = client.post("/my/redeem/", {"key": keys[0].lower().replace("-", " ")})
     html = again.content.decode()
     entry = LedgerEntry.objects.get(kind=LedgerKind.CARD_KEY)
     assert again.status_code == 200
     assert 'data-testid="already-redeemed"' in html
-    assert "You redeemed this key at" in html and "7 days" in html
+    # The member's language (zh-hans by default) wins over the cookie.
+    assert "您已于" in html and "增加了 7 天" in html
     assert f"/my/compensation/{entry.public_id}/" in html
     assert 'data-testid="redeem-error"' not in html
     assert LedgerEntry.objects.filter(kind=LedgerKind.CARD_KEY).count() == 1
