@@ -22,6 +22,7 @@ from .services.nodes import node_create, node_revoke, node_rotate_token
 HISTORY_NODE = "demo-history-node"
 DEMO_NODE = "demo-node"
 MAINTENANCE_TITLE = "计划维护（演示）"
+HISTORY_DAYS = 30
 
 
 def _beats(member_no: str, base: datetime, minutes) -> list[dict]:
@@ -34,10 +35,13 @@ def _beats(member_no: str, base: datetime, minutes) -> list[dict]:
 def seed_compensation_history(*, now: datetime, stdout) -> str:
     """Create the demo nodes and, once, the demo history. Returns a fresh
     token for ``demo-node`` (tokens are stored hashed, so each run rotates)."""
+    # The demo's nodes have served for HISTORY_DAYS: the status page's bars
+    # show that past (the maintenance, the quiet days), not "no data".
+    added_at = now - timedelta(days=HISTORY_DAYS)
     demo = Node.objects.filter(name=DEMO_NODE).first()
     if demo is None:
         demo, token = node_create(
-            name=DEMO_NODE, description="Demo node: send it heartbeats", now=now
+            name=DEMO_NODE, description="Demo node: send it heartbeats", now=now, added_at=added_at
         )
     else:
         token = node_rotate_token(node=demo, now=now)
@@ -51,7 +55,9 @@ def seed_compensation_history(*, now: datetime, stdout) -> str:
     if Node.objects.filter(name=HISTORY_NODE).exists() or len(members) < 3:
         return token
 
-    history, _ = node_create(name=HISTORY_NODE, description="Demo history (retired)", now=now)
+    history, _ = node_create(
+        name=HISTORY_NODE, description="Demo history (retired)", now=now, added_at=added_at
+    )
     base = (now - timedelta(days=2)).replace(second=0, microsecond=0)
     m1, m2, m3 = (members[f"member{i}@example.com"].member_no for i in (1, 2, 3))
     items = (

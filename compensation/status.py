@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from . import uptime
+from .entry_labels import entry_label
+from .entry_labels import incident_label as _incident_label
 from .health_selectors import NodeHealthInfo, node_health_states
 from .intervals import Interval
 from .models import (
@@ -75,10 +76,7 @@ def incident_label(incident: Incident | str) -> str:
     """维护 for maintenance, 故障 for everything else: the one label every
     page, notice and feed uses for an incident (template filter
     ``incident_label``)."""
-    kind = incident if isinstance(incident, str) else incident.kind
-    if kind == IncidentKind.MAINTENANCE:
-        return str(pgettext_lazy("incident label", "Maintenance"))
-    return str(pgettext_lazy("incident label", "Incident"))
+    return _incident_label(incident if isinstance(incident, str) else incident.kind)
 
 
 PHASE_LABELS = {
@@ -109,14 +107,8 @@ def incident_kinds(refs: Iterable[str]) -> dict[str, str]:
     return {ref: incident.kind for ref, incident in incidents_by_ref(refs).items()}
 
 
-def source_label(entry, kinds: dict[str, str] | None = None) -> str:
-    """What a ledger entry was for, in words; an incident credit is labelled
-    by its incident (维护 or 故障)."""
-    if entry.source_kind != "incident":
-        return str(entry.get_source_kind_display())
-    if kinds is None:
-        kinds = incident_kinds([entry.source_ref])
-    return incident_label(kinds.get(entry.source_ref, IncidentKind.OUTAGE))
+# What a ledger entry was for: one home for the names (entry_labels).
+source_label = entry_label
 
 
 def _covers(incident: Incident, node_id: int) -> bool:
@@ -207,6 +199,7 @@ class Component:
     state: str
     days: list[uptime.Day]
     uptime: Decimal | None
+    retired_at: datetime | None = None
 
     @property
     def state_label(self) -> str:
@@ -241,18 +234,37 @@ def node_component(
         degraded=degraded,
         maintenance=_intervals(incidents, node, ComponentState.MAINTENANCE, now),
     )
-    days = uptime.days_of(timeline, bounds=bounds, observed_from=node.created_at, now=now)
+    days = uptime.days_of(
+        timeline,
+        bounds=bounds,
+        observed_from=node.created_at,
+        now=now,
+        observed_until=node.revoked_at,
+    )
     return Component(
         node=node,
         state=component_state(node=node, incidents=incidents, now=now, health=health),
         days=days,
         uptime=uptime.window_uptime(days),
+        retired_at=node.revoked_at,
     )
 
 
 def public_nodes() -> QuerySet[Node]:
     """Components: every node not retired (a revoked token retires it)."""
     return Node.objects.filter(revoked_at__isnull=True).order_by("name")
+
+
+def retired_nodes(*, since: datetime) -> QuerySet[Node]:
+    """Retired nodes still on the page: those retired inside the window
+    (their bars run up to the retirement) and any that a member's
+    disconnect names, so every node a member reads about is a component."""
+    return (
+        Node.objects.filter(revoked_at__isnull=False)
+        .filter(Q(revoked_at__gte=since) | Q(disconnects__isnull=False))
+        .distinct()
+        .order_by("name")
+    )
 
 
 @dataclass(frozen=True)
@@ -263,6 +275,8 @@ class StatusOverview:
     maintenance_now: list[Incident]
     upcoming: list[Incident]
     updated_at: datetime
+    # Retired nodes, listed apart: not in the overall state or the API.
+    retired: list[Component] = field(default_factory=list)
 
     @property
     def overall_label(self) -> str:
@@ -300,6 +314,9 @@ def status_overview(*, now: datetime) -> StatusOverview:
             key=lambda i: i.started_at,
         ),
         updated_at=now,
+        retired=[
+            node_component(node=n, incidents=incidents, now=now) for n in retired_nodes(since=since)
+        ],
     )
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,14 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed, rfc3339_date
 from django.utils.html import escape
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from kamen_portal.http import portal_url
 from members.models import NotificationKind
+from members.security import client_ip
 from members.selectors import notification_channels
 from members.services.preferences import preferences_set
+from members.services.subscribers import SubscriptionError, subscriber_request
 
 from .status import (
     LEGEND,
@@ -49,6 +51,10 @@ def _subscribed(request: HttpRequest) -> bool | None:
 
 @require_GET
 def status_page(request: HttpRequest) -> HttpResponse:
+    return _render_status(request)
+
+
+def _render_status(request: HttpRequest, *, status: int = 200, **extra) -> HttpResponse:
     overview = status_overview(now=timezone.now())
     past = Paginator(past_incidents(), PAST_PER_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -60,7 +66,9 @@ def status_page(request: HttpRequest) -> HttpResponse:
             "past_maintenance": list(past_maintenance()[:PAST_PER_PAGE]),
             "subscribed": _subscribed(request),
             "legend": LEGEND,
+            **extra,
         },
+        status=status,
     )
 
 
@@ -81,11 +89,13 @@ def incident_page(request: HttpRequest, public_id) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
 def status_subscribe(request: HttpRequest) -> HttpResponse:
-    """Opt in (or out) of status notices: the same preference as on the
-    notification settings page."""
+    """Opt in (or out) of status notices. A member sets the same preference
+    as on the notification settings page; anybody else gives an address,
+    which gets a confirmation link (double opt-in)."""
+    if not request.user.is_authenticated:
+        return _subscribe_by_email(request)
     on = request.POST.get("subscribe") == "1"
     preferences_set(user=request.user, kind=NotificationKind.STATUS_NOTICE, email=on, inbox=on)
     if on:
@@ -93,6 +103,31 @@ def status_subscribe(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("You will no longer be notified of incidents and maintenance."))
     return redirect("compensation:status")
+
+
+def _subscribe_by_email(request: HttpRequest) -> HttpResponse:
+    email = request.POST.get("email", "")
+    try:
+        subscriber_request(
+            email=email,
+            kind=NotificationKind.STATUS_NOTICE,
+            language=get_language() or settings.LANGUAGE_CODE,
+            client_ip=client_ip(request) or "",
+            now=timezone.now(),
+        )
+    except SubscriptionError as exc:
+        response = _render_status(
+            request, status=exc.status, subscribe_error=exc.message, subscribe_email=email[:254]
+        )
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    # The same answer whether the address was new, pending or subscribed.
+    messages.success(
+        request,
+        _("Check your inbox: follow the link in the email we sent to confirm the subscription."),
+    )
+    return redirect(f"{reverse('compensation:status')}#h-subscribe")
 
 
 # Characters XML 1.0 cannot carry (Django's XML writer raises on them, which

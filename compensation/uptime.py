@@ -10,8 +10,8 @@ The rule, as published on /status/:
   maintenance). It still counts as observed time.
 - Degraded performance (a mass disconnect, a declared slowdown) is not
   downtime either; it only colours the day.
-- Observed time starts when the node was added and ends now: days before
-  that are "no data", and the uptime percentage is downtime over observed
+- Observed time starts when the node was added and ends now (or when the
+  node was retired): days outside it are "no data", and the uptime percentage is downtime over observed
   time, truncated (never rounded up) to two decimals.
 """
 
@@ -106,12 +106,20 @@ def node_timeline(
 
 
 def days_of(
-    timeline: NodeTimeline, *, bounds: list[Interval], observed_from: datetime, now: datetime
+    timeline: NodeTimeline,
+    *,
+    bounds: list[Interval],
+    observed_from: datetime,
+    now: datetime,
+    observed_until: datetime | None = None,
 ) -> list[Day]:
-    """One Day per ``bounds`` entry (the calendar days, oldest first)."""
+    """One Day per ``bounds`` entry (the calendar days, oldest first).
+    ``observed_until`` ends a retired node's observed time at its
+    retirement: the days after it are "no data", not uptime."""
+    last = min(now, observed_until) if observed_until is not None else now
     days = []
     for start, end in bounds:
-        seen_start, seen_end = max(start, observed_from), min(end, now)
+        seen_start, seen_end = max(start, observed_from), min(end, last)
         if seen_end <= seen_start:
             days.append(Day(start, end, 0.0, 0.0, 0.0, 0.0))
             continue

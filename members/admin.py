@@ -92,6 +92,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = (
         "created_at",
         "user",
+        "subscriber",
         "kind",
         "title",
         "in_inbox",
@@ -100,8 +101,8 @@ class NotificationAdmin(admin.ModelAdmin):
         "email_error",
     )
     list_filter = ("email_status", "kind", "in_inbox")
-    search_fields = ("user__email", "title", "dedupe_key")
-    list_select_related = ("user",)
+    search_fields = ("user__email", "subscriber__email", "title", "dedupe_key")
+    list_select_related = ("user", "subscriber")
     date_hierarchy = "created_at"
     actions = ("retry_failed",)
 

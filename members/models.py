@@ -169,11 +169,17 @@ class NotificationKind(models.TextChoices):
     NODE_HEALTH_ALERT = "node_health_alert", _("Node health alert (operators)")
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
     SUPPORT_REPLY = "support_reply", _("Reply to a support request")
+    SUBSCRIPTION_CONFIRM = "subscription_confirm", _("Confirm an email subscription")
 
 
 # Security events always go by email, whatever the preferences say.
 ALWAYS_EMAILED = frozenset(
-    {NotificationKind.SECURITY, NotificationKind.STAFF_DIGEST, NotificationKind.WEBHOOK_DISABLED}
+    {
+        NotificationKind.SECURITY,
+        NotificationKind.STAFF_DIGEST,
+        NotificationKind.WEBHOOK_DISABLED,
+        NotificationKind.SUBSCRIPTION_CONFIRM,
+    }
 )
 # Defaults when a member has not chosen: (email, inbox).
 DEFAULT_CHANNELS = {
@@ -194,18 +200,61 @@ class EmailStatus(models.TextChoices):
     SKIPPED = "skipped", _("Not emailed")
 
 
+class EmailSubscriber(models.Model):
+    """Somebody without an account who asked for one kind of notice by email
+    (the status page's updates), Statuspage's model: pending until the
+    address is confirmed by the link sent to it (double opt-in); a signed
+    link in every email ends it in one click."""
+
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public ID")
+    )
+    email = models.EmailField(_("email address"))
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    language = models.CharField(_("language"), max_length=10, default=settings.LANGUAGE_CODE)
+    created_at = models.DateTimeField(_("created at"))
+    confirm_sent_at = models.DateTimeField(_("confirmation sent at"), null=True, blank=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email subscriber")
+        verbose_name_plural = _("email subscribers")
+        constraints = [
+            models.UniqueConstraint(fields=["email", "kind"], name="one_subscription_per_address")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+
 class Notification(models.Model):
     """One thing a member is told, in the inbox and (unless skipped) by email.
 
     Recorded in the same transaction as the event it reports; the email goes
     out after commit. ``dedupe_key`` makes reporting the same event twice a
-    no-op (a retried task, a replayed detection)."""
+    no-op (a retried task, a replayed detection). The recipient is an
+    account or, for email-only notices, an ``EmailSubscriber``: never both."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="notifications",
         verbose_name=_("account"),
+        null=True,
+        blank=True,
+    )
+    subscriber = models.ForeignKey(
+        EmailSubscriber,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("email subscriber"),
+        null=True,
+        blank=True,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
     dedupe_key = models.CharField(_("deduplication key"), max_length=120, unique=True)
@@ -238,6 +287,15 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["email_status", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, subscriber__isnull=True)
+                    | models.Q(user__isnull=True, subscriber__isnull=False)
+                ),
+                name="notification_has_one_recipient",
+            )
         ]
 
     def __str__(self) -> str:

@@ -15,4 +15,14 @@ urlpatterns = [
         "account/export/<uuid:public_id>/download/", views.export_download, name="export-download"
     ),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path(
+        "status/subscription/confirm/<str:token>/",
+        views.subscriber_confirm_view,
+        name="subscriber-confirm",
+    ),
+    path(
+        "status/subscription/unsubscribe/<str:token>/",
+        views.subscriber_unsubscribe_view,
+        name="subscriber-unsubscribe",
+    ),
 ]

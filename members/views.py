@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .models import DataExport, ExportStatus, NotificationKind, User
 from .selectors import member_profile_for_user
@@ -18,6 +18,12 @@ from .services.accounts import member_set_language
 from .services.delivery import unsubscribe_read
 from .services.exports import ExportError, download_allowed, download_token, export_request
 from .services.preferences import inbox_mark_read, preferences_for, preferences_set
+from .services.subscribers import (
+    subscriber_confirm,
+    subscriber_confirm_check,
+    subscriber_from_unsubscribe_token,
+    subscriber_unsubscribe,
+)
 
 _SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
@@ -162,3 +168,32 @@ def export_download(request: HttpRequest, public_id) -> HttpResponse:
 @login_required
 def sign_in_history(request: HttpRequest) -> HttpResponse:
     return render(request, "members/sign_ins.html", {"events": request.user.sign_ins.all()[:50]})
+
+
+@require_http_methods(["GET", "POST"])
+def subscriber_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The double opt-in link: GET asks (mail scanners that open links do
+    not subscribe anybody), POST confirms."""
+    if request.method == "POST":
+        subscriber = subscriber_confirm(token=token, now=timezone.now())
+        if subscriber is None:
+            return render(request, "members/subscriber.html", {"invalid": True}, status=404)
+        return render(request, "members/subscriber.html", {"confirmed": True})
+    if subscriber_confirm_check(token) is None:
+        return render(request, "members/subscriber.html", {"invalid": True}, status=404)
+    return render(request, "members/subscriber.html", {"confirm": True})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def subscriber_unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click unsubscribe (RFC 8058) for subscribers without an account:
+    the signed token is the authority; GET only asks."""
+    if request.method == "POST":
+        subscriber = subscriber_unsubscribe(token=token, now=timezone.now())
+        if subscriber is None:
+            return render(request, "members/subscriber.html", {"invalid": True}, status=404)
+        return render(request, "members/subscriber.html", {"unsubscribed": True})
+    if subscriber_from_unsubscribe_token(token) is None:
+        return render(request, "members/subscriber.html", {"invalid": True}, status=404)
+    return render(request, "members/subscriber.html", {"unsubscribe": True})

@@ -13,9 +13,13 @@ def _new_token() -> str:
     return token_new(TOKEN_PREFIX)
 
 
-def node_create(*, name: str, description: str = "", now: datetime) -> tuple[Node, str]:
+def node_create(
+    *, name: str, description: str = "", now: datetime, added_at: datetime | None = None
+) -> tuple[Node, str]:
     """Register a node. Returns the node and its token, which is shown once
-    and stored only as a hash."""
+    and stored only as a hash. ``added_at`` dates a node that served before
+    it was registered here (the demo's history); the status page observes a
+    node from then on."""
     token = _new_token()
     node = Node(
         name=name,
@@ -26,6 +30,9 @@ def node_create(*, name: str, description: str = "", now: datetime) -> tuple[Nod
     )
     node.full_clean()
     node.save()
+    if added_at is not None and added_at < node.created_at:
+        Node.objects.filter(pk=node.pk).update(created_at=added_at)
+        node.created_at = added_at
     return node, token
 
 

@@ -8,8 +8,27 @@ from django.utils.translation import ngettext
 from compensation.status import PHASE_LABELS, ComponentState, incident_phase, latest_update
 from compensation.status import incident_label as _incident_label
 from compensation.status import source_label as _source_label
+from members.deadlines import duration_left
 
 register = template.Library()
+
+
+@register.filter
+def time_left(value) -> str:
+    """The time until ``value`` alone ("180 d 0 h"), for a field already
+    labelled "Remaining" (the deadline filters add their own "left")."""
+    if not value:
+        return "—"
+    return duration_left(int((value - timezone.now()).total_seconds()))
+
+
+@register.filter
+def days_of(minutes) -> int:
+    """Whole days in a number of minutes (a card key's entry)."""
+    try:
+        return int(minutes) // (24 * 60)
+    except (TypeError, ValueError):
+        return 0
 
 
 @register.filter

@@ -37,6 +37,7 @@ from ..models import (
     User,
 )
 from .notify import enqueue_emails
+from .subscribers import unsubscribe_token as subscriber_unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,42 @@ def _absolute(path: str) -> str:
     return portal_url(path) if path else ""
 
 
+def _subscriber_email_for(notification: Notification) -> EmailMultiAlternatives:
+    """An email to an address without an account (status subscribers): the
+    same outbox and retries; its own footer and one-click unsubscribe."""
+    subscriber = notification.subscriber
+    unsubscribe = ""
+    if notification.kind != NotificationKind.SUBSCRIPTION_CONFIRM:
+        unsubscribe = _absolute(
+            reverse(
+                "members:subscriber-unsubscribe",
+                kwargs={"token": subscriber_unsubscribe_token(subscriber)},
+            )
+        )
+    context = {
+        "notification": notification,
+        "link": _absolute(notification.url),
+        "unsubscribe": unsubscribe,
+        "portal_url": _absolute("/"),
+        "confirming": not unsubscribe,
+    }
+    with translation.override(subscriber.language):
+        text = render_to_string("emails/status_subscriber.txt", context)
+        html = render_to_string("emails/status_subscriber.html", context)
+    headers = {"Message-ID": f"<notification-{notification.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"}
+    if unsubscribe:
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = EmailMultiAlternatives(
+        subject=notification.title, body=text, to=[subscriber.email], headers=headers
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
 def _email_for(notification: Notification) -> EmailMultiAlternatives:
+    if notification.subscriber_id is not None:
+        return _subscriber_email_for(notification)
     user = notification.user
     language = getattr(getattr(user, "member", None), "language", settings.LANGUAGE_CODE)
     unsubscribe = ""
@@ -144,7 +180,9 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
     if claimed != 1:
         return False
     try:
-        notification = Notification.objects.select_related("user__member").get(pk=notification_id)
+        notification = Notification.objects.select_related("user__member", "subscriber").get(
+            pk=notification_id
+        )
     except (OperationalError, InterfaceError):
         # The database went away right after the claim: nothing was sent, so
         # give the row back (the relay sends it within minutes) instead of

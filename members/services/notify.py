@@ -27,6 +27,7 @@ from ..models import (
     ALWAYS_EMAILED,
     DEFAULT_CHANNELS,
     EmailStatus,
+    EmailSubscriber,
     MemberProfile,
     Notification,
     NotificationPreference,
@@ -238,4 +239,52 @@ def notify_subscribers(
                 render=render,
                 now=now,
             )
+    return recorded + _notify_email_subscribers(
+        kind=kind, key_prefix=key_prefix, render=render, now=now
+    )
+
+
+def _notify_email_subscribers(*, kind: str, key_prefix: str, render, now: datetime) -> int:
+    """The same notice to the confirmed subscribers without an account:
+    email only, in the language they asked in, deduplicated like the rest."""
+    subscribers = list(
+        EmailSubscriber.objects.filter(
+            kind=kind, confirmed_at__isnull=False, unsubscribed_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", "language")
+    )
+    rendered: dict[str, tuple] = {}
+    recorded = 0
+    for start in range(0, len(subscribers), SUBSCRIBER_CHUNK):
+        rows = []
+        for subscriber_id, language in subscribers[start : start + SUBSCRIBER_CHUNK]:
+            if language not in rendered:
+                rendered[language] = render_all(render, language)
+            (title, body, url), texts = rendered[language]
+            rows.append(
+                Notification(
+                    subscriber_id=subscriber_id,
+                    kind=kind,
+                    dedupe_key=f"{key_prefix}:s{subscriber_id}"[:120],
+                    title=str(title)[:200],
+                    body=str(body),
+                    texts=texts,
+                    url=url,
+                    created_at=now,
+                    in_inbox=False,
+                    email_status=EmailStatus.PENDING,
+                )
+            )
+        with transaction.atomic():
+            Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+            enqueue_emails(
+                list(
+                    Notification.objects.filter(
+                        dedupe_key__in=[r.dedupe_key for r in rows],
+                        email_status=EmailStatus.PENDING,
+                    ).values_list("pk", flat=True)
+                )
+            )
+        recorded += len(rows)
     return recorded

@@ -81,4 +81,5 @@ def shots(output_dir):
         page.screenshot(path=path, full_page=True)
         return path
 
+    take.path = lambda name: os.path.join(directory, f"{name}.png")
     return take
