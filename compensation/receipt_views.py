@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from kamen_portal.http import portal_url
 
+from .log_keys import log_verifiers
 from .models import SourceKind
 from .pdf_font import CJKFontMissing
 from .receipt_pdf import head_status, receipt_pdf, receipt_rows
@@ -56,6 +57,7 @@ def receipt_page(request: HttpRequest, public_id) -> HttpResponse:
             "head_status": head_status(facts),
             "is_own": is_own,
             "source_link": _source_link(entry) if is_own else None,
+            "log_keys": [v.vkey for v in log_verifiers()],
         },
     )
     response["Cache-Control"] = "private, no-store"

@@ -10,7 +10,7 @@ from members.security import client_ip
 from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm, RedeemForm, UsageCalculatorForm
-from .log_keys import log_verifier
+from .log_keys import log_verifier, log_verifiers
 from .log_selectors import latest_log_checkpoint
 from .models import (
     LedgerHead,
@@ -96,6 +96,7 @@ def ledger_page(request: HttpRequest) -> HttpResponse:
             "now": now,
             # The transparency log: its verifier key and latest signed checkpoint.
             "log_key": log_verifier().vkey,
+            "log_keys": [v.vkey for v in log_verifiers()],
             "log_checkpoint": latest_log_checkpoint(),
             "next_checkpoint_due": next_checkpoint_due(now=now),
         },

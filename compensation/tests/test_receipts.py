@@ -12,6 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 from pypdf import PdfReader
 
+from compensation.log_keys import log_verifier
 from compensation.models import IncidentKind, IncidentScope, LedgerEntry
 from compensation.receipts import next_head_due
 from compensation.services.credit import compensation_credit
@@ -71,8 +72,10 @@ def test_the_member_reads_their_receipt_page(member_client, member_user, entry):
     assert f"{own} of your {own} entries" in html
     assert f"#{second.seq} of {second.seq} entries" in html
     assert f"Included in published head #{second.seq}" in html
-    # The in-browser check reads the version 1 receipt (chain to a head).
-    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json?version=1"' in html
+    # The in-browser check reads the version 2 receipt (the transparency log)
+    # and checks its checkpoint with the verifier key the page embeds.
+    assert f'data-receipt-url="/my/compensation/{second.public_id}/receipt.json"' in html
+    assert f'data-log-keys="{log_verifier().vkey}"' in html
     assert response["Cache-Control"] == "private, no-store"
 
 
@@ -256,6 +259,8 @@ def test_the_ledger_page_explains_entries_after_the_last_head(client):
     assert re.search(rf'data-testid="ledger-published-count">{published}<', html)
     assert "chain is 1 entry ahead of it" in html
     assert '<a href="/ledger/chain.json" data-testid="chain-json"><code>' in html
+    # The in-browser file check verifies checkpoints with the key the page shows.
+    assert f'data-log-keys="{log_verifier().vkey}"' in html
 
 
 def test_chain_json_lists_the_head_a_receipt_names_even_when_old(client):
