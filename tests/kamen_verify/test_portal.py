@@ -89,3 +89,31 @@ def test_the_witness_follows_the_portal_and_refuses_a_rewritten_tree(client, tmp
         witness.run()
     assert caught.value.code == "consistency_failed"
     assert (tmp_path / "s").read_text() == kept
+
+
+@pytest.mark.ledger_tampered
+def test_with_entries_the_witness_refuses_an_entry_rewritten_in_the_database(client, tmp_path):
+    members = [MemberFactory().member for _ in range(3)]
+    _credits(members, 6)
+    ledger_publish_head(now=NOW)
+    key = parse_verifier_key(client.get("/ledger/log/key").content.decode())
+    witness = Witness(
+        url="http://testserver",
+        key=key,
+        state=tmp_path / "s",
+        fetch=_fetch(client),
+        check_entries=True,
+    )
+    witness.run()
+    victim = LedgerEntry.objects.exclude(kind="opening").order_by("seq")[2]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE compensation_ledgerentry SET minutes = minutes + 60 WHERE id = %s", [victim.pk]
+        )
+    _credits(members, 2, start=6)
+    ledger_publish_head(now=NOW + timedelta(minutes=1))
+    with pytest.raises(VerifyError) as caught:
+        witness.run()
+    assert caught.value.code == "entries_mismatch"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from compensation import tlog
 from compensation.ledger import canonical
 from compensation.tlog_notes import Signer
 from kamen_verify import VerifyError, canonical_json, check_receipt, parse_verifier_key
@@ -40,6 +41,16 @@ def test_every_leaf_of_a_tree_of_the_portals_verifies(log, size):
         result = check_receipt(log.receipt(seq, size), key)
         assert result.index == seq - 1 and result.checkpoint.size == size
         assert f"entry #{seq}" in result.summary
+
+
+def test_the_root_from_leaves_is_the_portals_tree_hash():
+    from kamen_verify.merkle import root_from_leaf_hashes
+
+    store = tlog.MemoryHashStore()
+    leaves = [tlog.leaf_hash(b"%d" % i) for i in range(300)]
+    store.append_leaf_hashes(leaves)
+    for size in [*range(0, 70), 255, 256, 257, 300]:
+        assert root_from_leaf_hashes(leaves[:size]) == store.tree_hash(size)
 
 
 def test_the_canonical_json_is_the_portals(log):

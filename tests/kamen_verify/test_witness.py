@@ -11,6 +11,8 @@ from kamen_verify.__main__ import main
 from kamen_verify.notes import WitnessSigner, parse_witness_key
 from kamen_verify.witness import FetchError
 
+from compensation import tlog
+from compensation.ledger import canonical
 from compensation.tlog_notes import (
     ALG_COSIGNATURE_V1,
     Signer,
@@ -36,6 +38,7 @@ class Portal:
         self.log, self.size = log, size
         self.checkpoint_override: str | None = None
         self.requests: list[str] = []
+        self.entry_override: dict[int, bytes] = {}  # leaf index -> data served instead
 
     def get(self, path_and_query: str) -> tuple[int, bytes]:
         self.requests.append(path_and_query)
@@ -48,6 +51,14 @@ class Portal:
             if not 0 <= old <= new <= self.size:
                 return 400, b'{"error": "bad_size"}'
             return 200, self.log.consistency(old, new)
+        if parts.path.startswith("/ledger/log/tile/"):
+            tile = tlog.parse_tile_path(parts.path[len("/ledger/log/") :])
+            start = tile.index * tlog.TILE_WIDTH
+            if not tile.is_entries or start + tile.width > self.size:
+                return 404, b"not found"
+            leaves = [canonical(b) for b in self.log.bodies[start : start + tile.width]]
+            leaves = [self.entry_override.get(start + i, leaf) for i, leaf in enumerate(leaves)]
+            return 200, tlog.entry_bundle(leaves)
         return 404, b"not found"
 
     def fetch(self, url: str) -> bytes:
@@ -107,6 +118,32 @@ def test_a_forked_history_is_refused_and_the_kept_checkpoint_stays(log, tmp_path
     portal.log = log  # the honest log, grown, is still accepted afterwards
     portal.size = 30
     assert witness.run().checkpoint.size == 30
+
+
+def test_with_entries_the_witness_recomputes_the_root_and_catches_a_rewritten_entry(tmp_path):
+    log = PortalLog()
+    log.append(600)  # two full entry bundles and a partial one
+    portal = Portal(log, 300)
+    witness = Witness(
+        url=URL,
+        key=parse_verifier_key(log.vkey),
+        state=tmp_path / "state",
+        fetch=portal.fetch,
+        check_entries=True,
+    )
+    witness.run()
+    portal.size = 600
+    assert witness.run().checkpoint.size == 600
+    assert "/ledger/log/tile/entries/002.p/88" in portal.requests
+    rewritten = dict(log.bodies[400], minutes=1)
+    portal.entry_override[400] = canonical(rewritten)  # the tree still has the old leaf
+    alarm = _alarm(witness)
+    assert alarm.code == "entries_mismatch" and "changed after it was logged" in alarm.message
+    portal.entry_override[400] = b""  # a bundle one entry short
+    portal.get = lambda path: (
+        (200, b"\x00\x05abc") if "entries/001" in path else Portal.get(portal, path)
+    )
+    assert _alarm(witness).code == "entries_mismatch"
 
 
 def test_a_shrinking_tree_is_refused(log, tmp_path):

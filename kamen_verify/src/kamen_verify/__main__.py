@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         "--cosign-key",
         help="a witness signer key (PRIVATE+KEY+..., type 0x04): print a cosignature line",
     )
+    w.add_argument(
+        "--entries",
+        action="store_true",
+        help="also fetch every entry bundle and recompute the root from the entries",
+    )
     w.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request")
 
     k = sub.add_parser("witness-keygen", help="make a witness (cosignature/v1) key pair")
@@ -105,6 +110,7 @@ def _witness(args: argparse.Namespace) -> int:
         state=Path(args.state),
         origin=args.origin,
         fetch=lambda url: http_fetch(url, timeout=timeout),
+        check_entries=args.entries,
     )
     try:
         result = witness.run()

@@ -109,3 +109,21 @@ def verify_consistency(
         raise VerifyError(code, "the consistency proof does not lead to the old root")
     if sr != new_root:
         raise VerifyError(code, "the consistency proof does not lead to the new root")
+
+
+def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The root of the tree of these leaf hashes (RFC 9162 MTH), in one pass:
+    a stack of complete subtrees, merged as each fills up."""
+    if not leaf_hashes:
+        return hashlib.sha256(b"").digest()
+    stack: list[tuple[int, bytes]] = []  # (subtree size, hash), sizes decreasing
+    for h in leaf_hashes:
+        size, node = 1, h
+        while stack and stack[-1][0] == size:
+            left_size, left = stack.pop()
+            size, node = left_size + size, node_hash(left, node)
+        stack.append((size, node))
+    _, root = stack[-1]
+    for _, left in reversed(stack[:-1]):
+        root = node_hash(left, root)
+    return root

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import VerifyError
-from .merkle import verify_consistency
+from .merkle import leaf_hash, root_from_leaf_hashes, verify_consistency
 from .notes import Checkpoint, Verifier, b64decode, open_checkpoint
 
 Fetch = Callable[[str], bytes]
 USER_AGENT = "kamen-verify/1.0 (witness)"
 MAX_RESPONSE = 1024 * 1024
+TILE_WIDTH = 256  # C2SP tlog-tiles: entries per entry bundle
 
 
 class FetchError(Exception):
@@ -72,6 +73,7 @@ class Witness:
         state: Path,
         origin: str | None = None,
         fetch: Fetch | None = None,
+        check_entries: bool = False,
     ) -> None:
         base = url.rstrip("/")
         self.log_url = base if base.endswith("/ledger/log") else base + "/ledger/log"
@@ -79,6 +81,7 @@ class Witness:
         self.state = Path(state)
         self.origin = origin
         self.fetch = fetch or http_fetch
+        self.check_entries = check_entries
 
     def load(self) -> Checkpoint | None:
         """The kept checkpoint (None before the first run); it must still
@@ -128,11 +131,28 @@ class Witness:
             raise FetchError("the consistency proof is not a list of base64 hashes")
         return [b64decode(h, "consistency_failed", "a consistency proof hash") for h in proof]
 
+    def _check_entries(self, checkpoint: Checkpoint) -> None:
+        """Fetch every entry bundle (C2SP tlog-tiles ``tile/entries/...``) and
+        recompute the checkpoint's root from the entries themselves: an entry
+        rewritten after it was logged no longer hashes to its leaf."""
+        leaves: list[bytes] = []
+        for n in range((checkpoint.size + TILE_WIDTH - 1) // TILE_WIDTH):
+            width = min(TILE_WIDTH, checkpoint.size - n * TILE_WIDTH)
+            path = f"tile/entries/{_tile_index(n)}" + ("" if width == TILE_WIDTH else f".p/{width}")
+            entries = _parse_bundle(self.fetch(f"{self.log_url}/{path}"), width, path)
+            leaves.extend(leaf_hash(e) for e in entries)
+        if root_from_leaf_hashes(leaves) != checkpoint.root_hash:
+            raise VerifyError(
+                "entries_mismatch",
+                f"the entries served do not hash to the root of checkpoint "
+                f"{checkpoint.fingerprint}: an entry was changed after it was logged",
+            )
+
     def run(self) -> WitnessResult:
         """Fetch, check and keep the latest checkpoint. Raises ``VerifyError``
         (an alarm: ``bad_signature``, ``unknown_key``, ``wrong_origin``,
         ``malformed_checkpoint``, ``shrinking_tree``, ``consistency_failed``,
-        ``bad_state``) or ``FetchError``; the state file is changed only on
+        ``bad_state``, with ``check_entries`` also ``entries_mismatch``) or ``FetchError``; the state file is changed only on
         acceptance."""
         old = self.load()
         raw = self.fetch(f"{self.log_url}/checkpoint")
@@ -163,6 +183,35 @@ class Witness:
                     f"checkpoint {new.fingerprint} does not extend the kept {old.fingerprint} "
                     f"(a fork): {exc.message}",
                 ) from None
+        if self.check_entries:
+            self._check_entries(new)
         if old is None or old.note != new.note:
             self._store(new)
         return WitnessResult(new, old)
+
+
+def _tile_index(n: int) -> str:
+    """C2SP tlog-tiles ``<N>``: 3-digit path elements, all but the last ``x``-prefixed."""
+    parts = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n:
+        parts.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(parts))
+
+
+def _parse_bundle(data: bytes, width: int, path: str) -> list[bytes]:
+    """An entry bundle: each entry prefixed by its big-endian uint16 length."""
+    entries, at = [], 0
+    while at < len(data):
+        if at + 2 > len(data):
+            raise VerifyError("entries_mismatch", f"{path} ends inside a length prefix")
+        length = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        if at + length > len(data):
+            raise VerifyError("entries_mismatch", f"{path} ends inside an entry")
+        entries.append(data[at : at + length])
+        at += length
+    if len(entries) != width:
+        raise VerifyError("entries_mismatch", f"{path} holds {len(entries)} entries, not {width}")
+    return entries
