@@ -217,7 +217,9 @@ def test_witness_keygen_writes_a_private_key_the_witness_reads(tmp_path, capsys)
 
 
 @pytest.fixture
-def served(log):
+def served(log, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # loopback, never through a proxy
     portal = Portal(log, 10)
 
     class Handler(http.server.BaseHTTPRequestHandler):
