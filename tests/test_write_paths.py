@@ -43,6 +43,8 @@ ALLOWED = {
     # The heartbeat store backend (embedded mode): hot per-session state that
     # only the ingest and detection services drive, not domain records.
     "compensation/store.py": "DatabaseStore",
+    # Rate-limit counters: cache keys, not models (counter_clear deletes one).
+    "kamen_portal/cache.py": "counter_clear",
 }
 
 

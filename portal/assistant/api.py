@@ -40,7 +40,13 @@ class QuestionField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError(_("Send the question as a string."), code="invalid")
+        typed = data
         data = visible(data)
+        if not data.strip() and typed.strip():
+            # Only invisible characters (controls, format marks): the schema's
+            # "not only spaces" holds, so it gets an answer, the one for a
+            # question nobody could read.
+            data = "?"
         if len(data) > MAX_QUESTION_LENGTH:
             raise serializers.ValidationError(
                 _("Questions can be at most %(n)d characters long.") % {"n": MAX_QUESTION_LENGTH},
