@@ -136,12 +136,19 @@ def test_invisible_characters_never_reach_the_records(client, own_cache, questio
     assert not [ch for ch in logged.text if unicodedata.category(ch)[0] == "C"]
 
 
-def test_a_question_of_nothing_but_invisible_characters_is_blank(client, own_cache):
+def test_a_question_of_nothing_but_invisible_characters_gets_the_unreadable_answer(
+    client, own_cache
+):
+    """Schema-valid (not only spaces), so it is answered, never a 500 or a
+    refusal the schema does not announce; nothing invisible is echoed."""
     response = client.post(
         API, json.dumps({"question": "\x00\u202e\x07"}), content_type="application/json"
     )
-    assert response.status_code == 400
-    assert response.json()["fields"]["question"] and response.json()["error"] == "invalid"
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "\\u0000" not in body and "\\u202e" not in body.lower()
+    blank = client.post(API, json.dumps({"question": "   "}), content_type="application/json")
+    assert blank.status_code == 400 and blank.json()["error"] == "invalid"
 
 
 def test_the_page_and_the_support_request_store_clean_text(client, own_cache):
