@@ -239,6 +239,10 @@ NOT_CRAWLED = {
     "account_reset_password_from_key": "emailed key",
     "members:unsubscribe": "emailed token",
     "members:export-download": "emailed token",
+    # status e-mail subscribers (anonymous): signed links that only arrive by
+    # e-mail; members/tests/test_subscribers.py renders both in both languages
+    "members:subscriber-confirm": "emailed token",
+    "members:subscriber-unsubscribe": "emailed token",
     # POST-only actions
     "appeals:withdraw": "POST",
     "appeals:escalate": "POST",
