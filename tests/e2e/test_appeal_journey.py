@@ -84,10 +84,12 @@ def test_member_appeals_a_capped_disconnect_and_a_reviewer_approves_it(
     admin_sign_in(staff_page, live_server.url, reviewer)
     staff_page.goto(f"{live_server.url}/admin/appeals/appeal/{appeal.pk}/change/")
     assert staff_page.locator(".kamen-evidence img").count() == 1
-    staff_page.select_option("select[name=decision]", "approve")
+    # The one decision panel: approve (the default) with the suggestion and a
+    # reason the member reads.
+    staff_page.locator("[data-testid=panel-reason]").fill("检测记录与截图一致。")
     shots(staff_page, "22-admin-appeal")
-    staff_page.click("input[name=_save]")
-    staff_page.wait_for_url(re.compile(r"/admin/appeals/appeal/$"))
+    staff_page.locator("[data-testid=decide]").click()
+    staff_page.wait_for_url(re.compile(rf"/admin/appeals/appeal/{appeal.pk}/change/$"))
     context.close()
 
     appeal.refresh_from_db()
