@@ -209,8 +209,14 @@ class BoundedDateTimeField(serializers.DateTimeField):
         return self.enforce_timezone(parsed)
 
 
-def _form_error(exc: TimeInputError) -> forms.ValidationError:
-    return forms.ValidationError(exc.message, code=exc.code)
+def _form_checked(result: datetime | None) -> datetime | None:
+    """A form field's datetime held to the bounds, refused as a form error."""
+    if result is None:
+        return None
+    try:
+        return check_instant(result)
+    except TimeInputError as exc:
+        raise forms.ValidationError(exc.message, code=exc.code) from exc
 
 
 class BoundedFormDateTimeField(forms.DateTimeField):
@@ -218,26 +224,14 @@ class BoundedFormDateTimeField(forms.DateTimeField):
     offset), held to the same bounds."""
 
     def to_python(self, value):
-        result = super().to_python(value)
-        if result is None:
-            return None
-        try:
-            return check_instant(result)
-        except TimeInputError as exc:
-            raise _form_error(exc) from exc
+        return _form_checked(super().to_python(value))
 
 
 class BoundedSplitDateTimeField(forms.SplitDateTimeField):
     """The admin's date + time field, held to the same bounds."""
 
     def compress(self, data_list):
-        result = super().compress(data_list)
-        if result is None:
-            return None
-        try:
-            return check_instant(result)
-        except TimeInputError as exc:
-            raise _form_error(exc) from exc
+        return _form_checked(super().compress(data_list))
 
 
 def install_admin_time_bounds() -> None:
