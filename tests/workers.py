@@ -1,6 +1,7 @@
 """Real Celery worker processes for end-to-end and fault tests."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -80,6 +81,48 @@ def broker_drained(url: str, *, count_unacked: bool = True) -> bool:
         return waiting == 0 and (not count_unacked or client.hlen("unacked") == 0)
     finally:
         client.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def embedded_portal_env(workdir: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a portal process of its own (gunicorn, manage.py)
+    in production mode on the embedded default: its own SQLite database and
+    heartbeat store under ``workdir/portal``, never the test run's services."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
+    env.update(
+        DATA_DIR=str(workdir / "portal"),
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        NODE_THROTTLE_RATE="100000/minute",
+        LOG_LEVEL="WARNING",
+        EMAIL_URL="dummymail://",
+        DJANGO_SETTINGS_MODULE="kamen_portal.settings",
+    )
+    env.update(overrides)
+    return env
+
+
+def run_manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    """``manage.py *args`` in ``env``; its stdout, or the test fails with its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def _free_port() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
+
+from tests.workers import embedded_portal_env, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -117,23 +118,10 @@ class Portal:
     def __init__(self, workdir: Path, *, alertmanager_token: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
-        }
-        self.env.update(
-            DATA_DIR=str(workdir / "portal"),
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="false",
-            NODE_THROTTLE_RATE="100000/minute",
-            LOG_LEVEL="WARNING",
-            EMAIL_URL="dummymail://",
+        self.env = embedded_portal_env(
+            workdir,
             CELERY_TASK_ALWAYS_EAGER="true",
             ALERTMANAGER_TOKEN=alertmanager_token,
-            DJANGO_SETTINGS_MODULE="kamen_portal.settings",
         )
         self.web = Process(
             "gunicorn",
@@ -156,17 +144,7 @@ class Portal:
         )
 
     def manage(self, *args: str, timeout: float = 180) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return run_manage(self.env, *args, timeout=timeout)
 
     def shell_json(self, code: str):
         """Run ``code`` in ``manage.py shell``; it prints one JSON line last."""

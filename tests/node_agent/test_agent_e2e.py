@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import pytest
 from kamen_node_agent.sources import send_lines
+
+from tests.workers import embedded_portal_env, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_SRC = ROOT / "node_agent" / "src"
@@ -116,36 +117,11 @@ class Portal:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.port = _free_port()
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
-        }
-        self.env.update(
-            DATA_DIR=str(workdir / "portal"),
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="false",
-            NODE_THROTTLE_RATE="100000/minute",
-            LOG_LEVEL="WARNING",
-            EMAIL_URL="dummymail://",
-            DJANGO_SETTINGS_MODULE="kamen_portal.settings",
-        )
+        self.env = embedded_portal_env(workdir)
         self.web: subprocess.Popen | None = None
 
     def manage(self, *args: str, timeout: float = 180) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return run_manage(self.env, *args, timeout=timeout)
 
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
