@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,13 +29,24 @@ from .tlog_notes import NoteError, Signer, Verifier, parse_signer_key, parse_ver
 KEY_FILE_NAME = "ledger-log.key"
 
 
-def log_origin() -> str:
-    """The checkpoint's origin line: the setting, else ``<site host>/ledger``."""
+def default_origin() -> str:
+    """The origin a new key is named for: the setting, else ``<site host>/ledger``."""
     configured = getattr(settings, "LEDGER_LOG_ORIGIN", "")
     if configured:
         return configured
     host = urlsplit(settings.PORTAL_BASE_URL).netloc or "localhost"
     return f"{host}/ledger"
+
+
+def log_origin() -> str:
+    """The checkpoint's origin line: the setting, else the signing key's name.
+
+    The key keeps the origin it was made for, so serving on another port or
+    host later (``PORTAL_BASE_URL`` follows ``PORT``) does not split what the
+    checkpoints say from the key that signs them: verifiers and witnesses
+    expect the two to match."""
+    configured = getattr(settings, "LEDGER_LOG_ORIGIN", "")
+    return configured or log_signer().name
 
 
 def key_file_path() -> tuple[Path, bool]:
@@ -49,13 +61,25 @@ def write_key_file(path: Path, signer: Signer, *, overwrite: bool = False) -> No
     """Write ``signer``'s key to ``path`` with mode 0600, atomically refusing
     an existing file unless ``overwrite``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
+    # Written whole under a temporary name, then linked into place: a process
+    # that finds the file (web, worker and beat start together) never reads
+    # it half written. os.link refuses an existing name, os.replace does not.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, (signer.signer_key + "\n").encode())
-    finally:
+        os.fsync(fd)
         os.close(fd)
+        fd = -1
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
+    finally:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def _read_key(text: str, where: str) -> Signer:
@@ -90,7 +114,7 @@ def log_signer() -> Signer:
     """The key that signs checkpoints (made under DATA_DIR on first use by default)."""
     path, configured = key_file_path()
     env_key = getattr(settings, "LEDGER_LOG_SIGNING_KEY", "")
-    return _signer(env_key, str(path), configured, log_origin())
+    return _signer(env_key, str(path), configured, default_origin())
 
 
 def log_verifier() -> Verifier:

@@ -103,10 +103,15 @@ def test_publishing_signs_a_checkpoint_only_when_the_tree_grew():
     ]
 
 
-def test_the_origin_defaults_to_the_sites_host(settings):
+def test_the_origin_defaults_to_the_sites_host(settings, tmp_path):
     settings.LEDGER_LOG_ORIGIN = ""
+    settings.LEDGER_LOG_SIGNING_KEY = ""
+    settings.DATA_DIR = tmp_path  # the key is made now, named for the site's host
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     assert log_origin() == "portal.example.com/ledger"
+    # Served elsewhere later, the checkpoints keep the key's origin.
+    settings.PORTAL_BASE_URL = "http://127.0.0.1:18000"
+    assert log_origin() == "portal.example.com/ledger" == log_signer().name
     settings.LEDGER_LOG_ORIGIN = "kamen.example/ledger"
     assert log_origin() == "kamen.example/ledger"
 

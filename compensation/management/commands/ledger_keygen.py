@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compensation.log_keys import key_file_path, log_origin, write_key_file
+from compensation.log_keys import default_origin, key_file_path, write_key_file
 from compensation.tlog_notes import NoteError, Signer
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, output=None, name=None, force=False, **options) -> None:
         path = Path(output) if output else key_file_path()[0]
         try:
-            signer = Signer.generate(name or log_origin())
+            signer = Signer.generate(name or default_origin())
         except NoteError as exc:
             raise CommandError(f"Cannot make a key named {name!r}: {exc}") from None
         try:
