@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404
 from members.models import MemberProfile
 
 from .models import (
-    CardKey,
     Claim,
     Coupon,
     Disconnect,
@@ -137,19 +136,6 @@ def member_card_key_entry(*, member: MemberProfile, public_id: str) -> LedgerEnt
     return LedgerEntry.objects.filter(
         member=member, kind=LedgerKind.CARD_KEY, public_id=public_id
     ).first()
-
-
-def member_redeemed_card_key(*, member: MemberProfile, key_hash: str) -> CardKey | None:
-    """The key behind ``key_hash`` if ``member`` is the one who redeemed it.
-
-    Lets the redeem page tell a member "you redeemed this key at ..."
-    without an oracle: a key redeemed by anybody else, or never issued,
-    is the same None (and the same refusal)."""
-    return (
-        CardKey.objects.filter(key_hash=key_hash, redeemed_by=member, entry__isnull=False)
-        .select_related("entry", "batch")
-        .first()
-    )
 
 
 def chain_links(*, after: int, through: int) -> QuerySet:

@@ -27,10 +27,9 @@ from .selectors import (
     member_coupons,
     member_disconnects,
     member_ledger,
-    member_redeemed_card_key,
     published_heads,
 )
-from .services.card_keys import CardKeyError, card_key_hash, card_key_normalize, card_key_redeem
+from .services.card_keys import CardKeyError, card_key_redeem
 from .services.policy import policy_current, policy_quote, policy_ratio
 from .services.usage import usage_quote
 from .status import source_label
@@ -180,17 +179,6 @@ def my_compensation(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _own_redeemed_key(member, key: str, exc: CardKeyError):
-    """After an invalid_key refusal only: the key, if this member redeemed
-    it. Everybody else keeps the one refusal (no oracle)."""
-    if exc.code != "invalid_key":
-        return None
-    normalized = card_key_normalize(key)
-    if normalized is None:
-        return None
-    return member_redeemed_card_key(member=member, key_hash=card_key_hash(normalized))
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def my_redeem(request: HttpRequest) -> HttpResponse:
@@ -209,7 +197,7 @@ def my_redeem(request: HttpRequest) -> HttpResponse:
                 now=timezone.now(),
             )
         except CardKeyError as exc:
-            already = _own_redeemed_key(member, form.cleaned_data["key"], exc)
+            already = exc.own_entry
             if already is None:
                 form.add_error("key", exc.message)
                 status = 429 if exc.code in ("locked_out", "try_later") else 400
@@ -230,7 +218,7 @@ def my_redeem(request: HttpRequest) -> HttpResponse:
             "done_days": done.minutes // (24 * 60) if done else 0,
             # The member's own key entered again (a double submit, a second
             # look): when it was redeemed and where its entry is.
-            "already": already.entry if already else None,
+            "already": already,
             "member": member,
         },
         status=status,

@@ -41,11 +41,23 @@ KEY_LEN = GROUPS * GROUP_LEN
 
 
 class CardKeyError(Exception):
-    def __init__(self, code: str, message: str, *, retry_after: int = 0):
+    """A refused redemption. ``own_entry``: on an invalid_key refusal only,
+    the ledger entry of this member's own earlier redemption of the same key,
+    so their page can say when; every other caller sees the one refusal."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retry_after: int = 0,
+        own_entry: LedgerEntry | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.own_entry = own_entry
 
 
 def _pepper() -> bytes:
@@ -211,11 +223,12 @@ def _attempt_not_a_failure(member: MemberProfile, client_ip: str, *, redeemed: b
     _take_back([ip_key])
 
 
-def _invalid() -> CardKeyError:
+def _invalid(*, own_entry: LedgerEntry | None = None) -> CardKeyError:
     # One message for unknown, used, expired and voided keys alike.
     return CardKeyError(
         "invalid_key",
         _("This card key is not valid. Check it and try again, or contact the seller."),
+        own_entry=own_entry,
     )
 
 
@@ -244,9 +257,13 @@ def card_key_redeem(
     try:
         redemption = _redeem(member=member, digest=card_key_hash(normalized), now=now)
     except BaseException as exc:
-        if not (isinstance(exc, CardKeyError) and exc.code == "invalid_key"):
-            # A valid key refused for another reason (too far ahead), or an
-            # error of ours: not a wrong key, so it does not count.
+        wrong_key = (
+            isinstance(exc, CardKeyError) and exc.code == "invalid_key" and exc.own_entry is None
+        )
+        if not wrong_key:
+            # A valid key refused for another reason (too far ahead), the
+            # member's own key entered again, or an error of ours: not a
+            # wrong key, so it does not count toward the lock-out.
             _attempt_not_a_failure(member, client_ip, redeemed=False)
         raise
     _attempt_not_a_failure(member, client_ip, redeemed=True)
@@ -295,7 +312,10 @@ def _redeem(*, member: MemberProfile, digest: str, now: datetime) -> Redemption:
                 raise CardKeyError(exc.code, exc.message) from exc
             CardKey.objects.filter(pk=card.pk).update(entry=entry)
     if not usable:
-        raise _invalid()
+        # The member's own key again (a double submit, a second look): the
+        # same refusal, carrying their entry for their page only.
+        own = card is not None and card.redeemed_by_id == member.pk and card.entry_id
+        raise _invalid(own_entry=card.entry if own else None)
     member.expires_at, member.tier = locked.expires_at, locked.tier
     return Redemption(
         entry=entry, expires_at=locked.expires_at, tier=locked.tier, days=card.batch.days

@@ -107,6 +107,22 @@ def test_used_expired_voided_and_unknown_keys_fail_alike():
 
 
 @override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=3, CARD_KEY_IP_FAILURE_LIMIT=5)
+def test_a_member_entering_their_own_redeemed_key_again_is_told_and_never_locked_out():
+    now = timezone.now()
+    _b, keys = make_keys(quantity=1)
+    member = MemberFactory().member
+    entry = card_key_redeem(member=member, key=keys[0], client_ip="9.9.9.9", now=now).entry
+    for _ in range(6):
+        with pytest.raises(CardKeyError) as exc:
+            card_key_redeem(member=member, key=keys[0], client_ip="9.9.9.9", now=now)
+        assert exc.value.code == "invalid_key" and exc.value.own_entry == entry
+    # Anybody else gets the one refusal, with nothing of the owner's.
+    with pytest.raises(CardKeyError) as exc:
+        card_key_redeem(member=MemberFactory().member, key=keys[0], client_ip="8.8.8.8", now=now)
+    assert exc.value.code == "invalid_key" and exc.value.own_entry is None
+
+
+@override_settings(CARD_KEY_MEMBER_FAILURE_LIMIT=3, CARD_KEY_IP_FAILURE_LIMIT=5)
 def test_wrong_keys_lock_out_the_member_then_the_address():
     now = timezone.now()
     _b, keys = make_keys(quantity=2)
