@@ -13,12 +13,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+
+from kamen_portal.cache import counter_hit
 
 from ..models import EmailSubscriber, Notification, NotificationKind
 from .notify import enqueue_emails, render_all
@@ -69,9 +70,7 @@ def _throttle(key: str, *, limit: int, seconds: int) -> bool:
     """True when ``key`` has been used ``limit`` times in ``seconds``. Fails
     closed: without the cache nobody can flood an inbox through us."""
     try:
-        if cache.add(key, 1, timeout=seconds):
-            return False
-        return cache.incr(key) > limit
+        return counter_hit(key, ttl=seconds) > limit
     except Exception:  # noqa: BLE001 - any cache failure: refuse, see above
         logger.warning("subscription throttle unavailable", exc_info=True)
         return True
