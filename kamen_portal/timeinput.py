@@ -241,16 +241,11 @@ def install_admin_time_bounds() -> None:
     Django offers only per-ModelAdmin ``formfield_overrides``; they are
     merged over the admin's module defaults when each ModelAdmin is built.
     So the default itself is set, once, before admin autodiscovery
-    (kamen_portal.apps runs ahead of django.contrib.admin), and any admin
-    built earlier is mended too. compensation/tests/test_time_input.py walks
+    (kamen_portal.apps runs ahead of django.contrib.admin, and no app
+    registers admins before it). compensation/tests/test_time_input.py walks
     the registry and fails on an unbounded field."""
-    from django.contrib import admin  # the admin app is loaded by now
-    from django.contrib.admin import options
+    from django.contrib.admin import options  # the admin app is loaded by now
     from django.db import models
 
     defaults = options.FORMFIELD_FOR_DBFIELD_DEFAULTS[models.DateTimeField]
     defaults["form_class"] = BoundedSplitDateTimeField
-    for model_admin in admin.site._registry.values():
-        override = model_admin.formfield_overrides.get(models.DateTimeField)
-        if override is not None and override.get("form_class") is forms.SplitDateTimeField:
-            override["form_class"] = BoundedSplitDateTimeField

@@ -8,7 +8,7 @@ with DataError. The same could reach an incident or a card-key batch through
 the admin's date fields.
 
 The choice: **clamp**, not mark. A time the parser would refuse today
-(outside TIME_INPUT_MIN_YEAR..TIME_INPUT_MAX_YEAR as written, with any offset
+(outside the default years 2000..2100 as written, with any offset
 up to ±14:00) is set to the nearest bound: MIN-01-01T00:00:00Z or
 MAX-12-31T23:59:59Z. That keeps each row where the rules compare it (a year-1
 event stays older than every real event, so it still never wins the tier;
@@ -23,7 +23,6 @@ bad values, so they work on the very rows psycopg cannot read.
 import logging
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import migrations
 from django.db.models import Q
 
@@ -35,7 +34,10 @@ def bounds() -> tuple[datetime, datetime, datetime, datetime]:
     """(outer low, inner low, inner high, outer high): the parser accepts
     every instant between the outer bounds; a clamped time is set to an
     inner one."""
-    low, high = settings.TIME_INPUT_MIN_YEAR, settings.TIME_INPUT_MAX_YEAR
+    # The parser's default bounds when this was written, frozen: a migration
+    # changes the same rows wherever and whenever it runs, whatever
+    # TIME_INPUT_MIN_YEAR / MAX_YEAR say then.
+    low, high = 2000, 2100
     inner_low = datetime(low, 1, 1, tzinfo=UTC)
     inner_high = datetime(high, 12, 31, 23, 59, 59, tzinfo=UTC)
     return (
