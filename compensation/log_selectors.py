@@ -6,7 +6,6 @@ entry bundle, which are the entries' canonical bodies)."""
 from __future__ import annotations
 
 from . import tlog
-from .ledger import canonical
 from .models import LedgerEntry, LedgerLogCheckpoint
 from .services.ledger_log import hash_reader, leaf_data_rows, log_head
 
@@ -48,7 +47,3 @@ def tile_bytes(tile: tlog.Tile) -> bytes:
     if [seq for seq, _ in rows] != list(range(first, first + tile.width)):
         raise tlog.TileError("tile_not_in_tree", f"{tile.path} lacks entries")
     return tlog.entry_bundle(data for _, data in rows)
-
-
-def leaf_data(entry_body: dict) -> bytes:
-    return canonical(entry_body)

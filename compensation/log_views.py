@@ -49,7 +49,9 @@ def tile(request: HttpRequest, path: str) -> HttpResponse:
     try:
         parsed = tlog.parse_tile_path("tile/" + path)
         data = tile_bytes(parsed)
-    except tlog.TlogError:
+    except tlog.TileError:
+        # A path that names no tile, or one the log does not have yet. A
+        # storage fault (a stored hash missing) is not that: it propagates.
         raise Http404("no such tile") from None
     response = HttpResponse(data, content_type="application/octet-stream")
     response["Cache-Control"] = IMMUTABLE if parsed.is_full else SHORT
