@@ -10,6 +10,7 @@ class CompensationConfig(AppConfig):
         # members (below) builds the export; this app adds its records.
         from members.services.exports import register_export_section
 
+        from . import checks  # noqa: F401 - registers the ledger log key check
         from .exports import export_section
         from .usage_export import usage_export_section
 
