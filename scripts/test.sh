@@ -3,7 +3,7 @@
 #
 #   DATABASE_URL / REDIS_URL set    used as they are.
 #   a variable unset, but the       a throwaway server for it (scripts/services.sh,
-#   server installed                data under var/test-services/), stopped at the
+#   server installed                data under $TMPDIR or /tmp), stopped at the
 #                                   end even on failure or Ctrl-C.
 #   neither                         embedded: SQLite, no Redis; the tests marked
 #                                   `postgres` / `redis` are skipped and the last
@@ -41,8 +41,10 @@ case "$MODE" in
 esac
 
 if [ ${#wanted[@]} -gt 0 ]; then
-  mkdir -p var
-  DIR=$(mktemp -d "$PWD/var/test-services.XXXXXX")
+  # Under the system's temporary folder, not the checkout: as root the
+  # servers run as `postgres`, who cannot enter a clone under a private home
+  # (/root is usually mode 700).
+  DIR=$(mktemp -d "${TMPDIR:-/tmp}/kamen-test.XXXXXX")
   stop_services() {
     # A second Ctrl-C must not cut the clean-up short (ignored signals are
     # inherited by services.sh and pg_ctl).
@@ -55,11 +57,19 @@ if [ ${#wanted[@]} -gt 0 ]; then
   trap stop_services EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  if ! exports=$(SERVICES="${wanted[*]}" scripts/services.sh start "$DIR"); then
-    echo "make test: could not start ${wanted[*]} (see $DIR)." >&2
+  if exports=$(SERVICES="${wanted[*]}" scripts/services.sh start "$DIR"); then
+    eval "$exports"
+  elif [ "$MODE" = throwaway ]; then
+    echo "make test: could not start ${wanted[*]} (logs: $DIR)." >&2
+    trap - EXIT
+    scripts/services.sh stop "$DIR" || true
     exit 1
+  else
+    # auto: a server that is installed but will not start is no reason to
+    # run nothing; the embedded run says what it skipped.
+    echo "make test: could not start ${wanted[*]}; running embedded instead." >&2
+    scripts/services.sh stop "$DIR" || true
   fi
-  eval "$exports"
 fi
 
 # Not `exec`: the EXIT trap must still stop the servers afterwards. In the
