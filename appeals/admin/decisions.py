@@ -19,7 +19,6 @@ from ..models import Appeal, ReasonTemplate
 from ..services import (
     AppealError,
     appeal_approve,
-    appeal_assign,
     appeal_credit_bound,
     appeal_reject,
     appeal_request_info,
@@ -40,7 +39,7 @@ def apply_decision(
     reason_template: ReasonTemplate | None = None,
 ) -> bool:
     """Run one staff action on ``appeal``; report the outcome as a message."""
-    if decision != "assign" and not request.user.has_perm(DECIDE_PERMISSION):
+    if not request.user.has_perm(DECIDE_PERMISSION):
         messages.error(request, _("You may not decide appeals."))
         return False
     if reason_template is not None:
@@ -48,20 +47,14 @@ def apply_decision(
     now = timezone.now()
     staff = request.user
     try:
-        if decision == "assign":
-            appeal_assign(appeal=appeal, staff=staff, now=now)
-        elif decision == "request_info":
+        if decision == "request_info":
             appeal_request_info(appeal=appeal, staff=staff, message=message, now=now)
         elif decision == "message":
             appeal_staff_message(appeal=appeal, staff=staff, message=message, now=now)
-        elif decision in ("approve", "partly_approve"):
+        elif decision == "approve":
+            # Less than the unpaid claim is "partly approved": the service decides.
             appeal = appeal_approve(
-                appeal=appeal,
-                staff=staff,
-                minutes=minutes,
-                reason=message,
-                now=now,
-                partly=True if decision == "partly_approve" else None,
+                appeal=appeal, staff=staff, minutes=minutes, reason=message, now=now
             )
         elif decision == "reject":
             appeal_reject(appeal=appeal, staff=staff, reason=message, now=now)
@@ -77,13 +70,13 @@ DECISIONS = [
     ("approve", gettext_lazy("Approve and credit")),
     ("reject", gettext_lazy("Reject")),
     ("request_info", gettext_lazy("Ask the member for more")),
+    # Not a decision: a note on the member's timeline, the appeal stays open.
+    ("message", gettext_lazy("Send the member a message")),
 ]
 
 
 class PanelForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[*DECISIONS, ("partly_approve", gettext_lazy("Partly approve"))]
-    )
+    decision = forms.ChoiceField(choices=DECISIONS)
     minutes = forms.IntegerField(min_value=0, max_value=100_000, required=False)
     reason_template = forms.ModelChoiceField(
         queryset=ReasonTemplate.objects.filter(active=True), required=False

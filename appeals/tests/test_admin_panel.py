@@ -160,6 +160,19 @@ def test_asking_for_more_reaches_the_member(client, reviewer, file_appeal):
     assert "请上传客户端日志。" in client.get(f"/appeals/{appeal.public_id}/").content.decode()
 
 
+def test_a_message_from_the_panel_reaches_the_member_and_decides_nothing(
+    client, reviewer, file_appeal
+):
+    appeal = file_appeal()
+    before = appeal.status
+    staff_login(client, reviewer)
+    _decide(client, appeal, decision="message", message="我们正在核对节点日志。")
+    appeal.refresh_from_db()
+    assert appeal.status == before and appeal.credited_minutes in (0, None)
+    client.force_login(appeal.member.user)
+    assert "我们正在核对节点日志。" in client.get(f"/appeals/{appeal.public_id}/").content.decode()
+
+
 def test_reject_takes_a_template_as_its_reason(client, reviewer, file_appeal):
     template = ReasonTemplate.objects.create(
         title="no record", text_zh="记录中没有掉线。", text_en="No disconnect on record."
