@@ -36,6 +36,9 @@ MEMBER_KINDS = [
     NotificationKind.APPEAL_INFO_REQUESTED,
     NotificationKind.APPEAL_DECIDED,
     NotificationKind.APPEAL_ESCALATED,
+    # A staff answer to the member's own support request (every e-mail of a
+    # kind carries a "stop" link, so the kind must be here to turn it back on).
+    NotificationKind.SUPPORT_REPLY,
     NotificationKind.INCIDENT_DECLARED,
     NotificationKind.INCIDENT_RESOLVED,
     NotificationKind.STATUS_NOTICE,

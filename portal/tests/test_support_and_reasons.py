@@ -15,6 +15,7 @@ from compensation.services.credit import compensation_credit
 from compensation.services.disconnects import disconnect_compensate
 from compensation.services.policy import policy_publish
 from members.models import Notification, NotificationKind
+from members.services.preferences import preferences_for
 from members.tests.factories import MemberFactory, StaffFactory
 from members.tests.mfa import staff_login
 from portal.assistant.answers import answer_question
@@ -194,3 +195,9 @@ def test_card_key_question_points_to_the_redeem_page_in_english_and_chinese(db):
         answer = answer_question(question=question, member=None, now=now)
         assert answer.intent == "card_key"
         assert reverse("compensation:redeem") in [link.url for link in answer.links]
+
+
+def test_support_reply_emails_can_be_turned_off_and_back_on():
+    user = MemberFactory()
+    kinds = [row["kind"] for row in preferences_for(user=user)]
+    assert NotificationKind.SUPPORT_REPLY in kinds
