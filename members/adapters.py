@@ -7,18 +7,11 @@ from django.utils import translation
 
 from kamen_portal.http import portal_url
 
+from .language import SUPPORTED, language_choice_take, language_cookie_set
 from .services.accounts import member_language_on_sign_in, member_set_language
 
-_SUPPORTED = {code for code, _name in settings.LANGUAGES}
 # Links allauth builds from the request's Host; ours come from PORTAL_BASE_URL.
 _LINKS = ("activate_url", "password_reset_url", "signup_url")
-
-
-def _chosen_language(request) -> str | None:
-    """The language the reader picked on the page (the switcher's cookie),
-    or None when they never chose."""
-    cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) if request is not None else None
-    return cookie if cookie in _SUPPORTED else None
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -33,17 +26,19 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().save_user(request, user, form, commit=commit)
         profile = getattr(user, "member", None) if commit else None
         if profile is not None:
-            language = _chosen_language(request) or translation.get_language()
-            if language in _SUPPORTED:
+            # The middleware activated the switcher's choice for this request.
+            language = translation.get_language()
+            if language in SUPPORTED:
                 member_set_language(profile=profile, language=language)
         return user
 
     def login(self, request, user) -> None:
+        chosen = language_choice_take(request)
         super().login(request, user)
         profile = getattr(user, "member", None)
         if profile is None:
             return
-        language = member_language_on_sign_in(profile=profile, chosen=_chosen_language(request))
+        language = member_language_on_sign_in(profile=profile, chosen=chosen)
         # This request was read as anonymous; the "signed in" message that
         # follows and the next page are in the member's language.
         translation.activate(language)
@@ -54,14 +49,7 @@ class AccountAdapter(DefaultAccountAdapter):
         profile = getattr(user, "member", None)
         if profile is not None and response is not None:
             # The page keeps the account's language after signing out too.
-            response.set_cookie(
-                settings.LANGUAGE_COOKIE_NAME,
-                profile.language,
-                max_age=365 * 24 * 3600,
-                samesite="Lax",
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=False,
-            )
+            language_cookie_set(response, profile.language)
         return response
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:

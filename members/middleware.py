@@ -8,7 +8,7 @@ from django.utils.cache import patch_vary_headers
 
 from kamen_portal.staff_gate import staff_gate_response
 
-_SUPPORTED = {code for code, _name in settings.LANGUAGES}
+from .language import SUPPORTED, language_from_cookie
 
 
 def _profile(request: HttpRequest):
@@ -32,11 +32,11 @@ class MemberLocaleMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         language = settings.LANGUAGE_CODE
-        cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-        if cookie in _SUPPORTED:
+        cookie = language_from_cookie(request)
+        if cookie:
             language = cookie
         profile = _profile(request)
-        if profile is not None and profile.language in _SUPPORTED:
+        if profile is not None and profile.language in SUPPORTED:
             language = profile.language
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()

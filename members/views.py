@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -12,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from .language import SUPPORTED, language_choice_remember, language_cookie_set
 from .models import DataExport, ExportStatus, NotificationKind, User
 from .selectors import member_profile_for_user
 from .services.accounts import member_set_language
@@ -24,8 +24,6 @@ from .services.subscribers import (
     subscriber_from_unsubscribe_token,
     subscriber_unsubscribe,
 )
-
-_SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -48,20 +46,15 @@ def set_language(request: HttpRequest) -> HttpResponse:
     ):
         next_url = reverse("home")
     response = HttpResponseRedirect(next_url)
-    if language not in _SUPPORTED:
+    if language not in SUPPORTED:
         return response
     if request.user.is_authenticated:
         profile = member_profile_for_user(user=request.user)
         if profile is not None:
             member_set_language(profile=profile, language=language)
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=365 * 24 * 3600,
-        samesite="Lax",
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=False,
-    )
+    else:
+        language_choice_remember(request, language)  # kept by signing in next
+    language_cookie_set(response, language)
     return response
 
 

@@ -131,6 +131,17 @@ def test_signing_in_without_a_choice_uses_the_accounts_language(client):
     assert '<html lang="en"' in client.get("/").content.decode()
 
 
+def test_a_language_cookie_left_from_another_visit_does_not_rewrite_the_account(client):
+    """A shared browser, or a change made on another device: only a choice
+    made in this visit counts at sign-in."""
+    user = MemberFactory(email="left@example.com")
+    MemberProfile.objects.filter(user=user).update(language="en")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"  # left over
+    response = _sign_in(client, user.email)
+    assert MemberProfile.objects.get(user=user).language == "en"
+    assert '<html lang="en"' in response.content.decode()
+
+
 def test_a_chinese_account_signing_in_on_a_chinese_page_stays_chinese(client):
     user = MemberFactory(email="zh2@example.com")
     response = _sign_in(client, user.email)
