@@ -145,7 +145,10 @@ class PerMachineThrottle(SimpleRateThrottle):
         window, into = divmod(now, self.duration)
         window = int(window)
         self.fraction = into / self.duration
-        self.amount = amount = max(1, self.cost(request))
+        # A request bigger than the whole rate (a batch of 1,000 under
+        # "600/minute") counts as the whole rate: admitted into an empty
+        # window, so it waits its turn instead of being refused forever.
+        self.amount = amount = min(max(1, self.cost(request)), self.num_requests)
         previous, current = window_counts(
             key, window=window, ttl=2 * self.duration + 1, amount=amount
         )

@@ -104,6 +104,18 @@ def test_the_throttle_counts_members_not_requests(store, settings):  # noqa: F81
     assert node.get(f"/api/v1/entitlements/{numbers[1]}/").status_code == 429
 
 
+def test_a_batch_larger_than_the_rate_is_admitted_into_an_empty_window(store, settings):  # noqa: F811
+    settings.ENTITLEMENT_THROTTLE_RATE = "3/minute"
+    node = _node("node-a")
+    members = [_member() for _ in range(4)]
+    report(node, *members)
+    numbers = [m.member_no for m in members]
+    first = node.post("/api/v1/entitlements/", {"members": numbers}, format="json")
+    assert first.status_code == 200 and len(first.json()["entitlements"]) == 4
+    again = node.post("/api/v1/entitlements/", {"members": numbers}, format="json")
+    assert again.status_code == 429 and int(again["Retry-After"]) > 0
+
+
 @pytest.mark.redis
 def test_a_scoped_batch_from_the_redis_cache_reads_no_member_rows(monkeypatch):
     """The hot path: the node's member index (one ZMSCORE) and the cache (one
