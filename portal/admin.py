@@ -46,9 +46,8 @@ class SupportRequestAdmin(admin.ModelAdmin):
         "language",
         "created_at",
         "updated_at",
-        "staff_reply",
+        "replies_view",
         "replied_at",
-        "replied_by",
         "closed_at",
         "closed_by",
     )
@@ -81,6 +80,20 @@ class SupportRequestAdmin(admin.ModelAdmin):
             ),
         )
 
+    @admin.display(description=_("staff replies"))
+    def replies_view(self, obj: SupportRequest):
+        replies = list(obj.replies.select_related("author"))
+        if not replies:
+            return "—"
+        return format_html(
+            '<ol class="support-replies">{}</ol>',
+            format_html_join(
+                "",
+                "<li><p><strong>{}</strong> {}</p><p>{}</p></li>",
+                ((f"{r.created_at:%Y-%m-%d %H:%M}", r.author or "—", r.body) for r in replies),
+            ),
+        )
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -97,7 +110,7 @@ class SupportRequestAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         fields = [*self.readonly_fields]
         if obj is not None and obj.status != SupportRequestStatus.CLOSED:
-            fields.insert(fields.index("staff_reply"), "reply")
+            fields.insert(fields.index("replies_view") + 1, "reply")
         return fields
 
     def save_model(self, request, obj, form, change):
@@ -119,7 +132,7 @@ class SupportRequestAdmin(admin.ModelAdmin):
         now = timezone.now()
         closed = sum(
             support_request_close(request=item, staff=request.user, now=now)
-            for item in queryset.filter(status=SupportRequestStatus.OPEN)
+            for item in queryset.exclude(status=SupportRequestStatus.CLOSED)
         )
         self.message_user(
             request,

@@ -62,16 +62,7 @@ class SupportRequest(models.Model):
     language = models.CharField(_("language"), max_length=8)
     created_at = models.DateTimeField(_("created at"))
     updated_at = models.DateTimeField(_("updated at"))
-    staff_reply = models.TextField(_("staff reply"), max_length=5000, blank=True)
-    replied_at = models.DateTimeField(_("replied at"), null=True, blank=True)
-    replied_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("replied by"),
-    )
+    replied_at = models.DateTimeField(_("last answered at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -99,3 +90,34 @@ class SupportRequest(models.Model):
     def reference(self) -> str:
         """Short reference a member can quote (not sequential)."""
         return str(self.public_id)[:8].upper()
+
+
+class SupportReply(models.Model):
+    """One staff answer on a support request. Answers are kept in order, so
+    a second answer adds to the thread the member reads instead of
+    replacing the first."""
+
+    request = models.ForeignKey(
+        SupportRequest,
+        on_delete=models.CASCADE,
+        related_name="replies",
+        verbose_name=_("support request"),
+    )
+    body = models.TextField(_("reply"), max_length=5000)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
+    )
+    created_at = models.DateTimeField(_("answered at"))
+
+    class Meta:
+        verbose_name = _("support reply")
+        verbose_name_plural = _("support replies")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.request.reference} · {self.created_at:%Y-%m-%d %H:%M}"

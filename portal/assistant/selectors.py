@@ -11,4 +11,8 @@ from ..models import SupportRequest
 
 def member_support_requests(*, member: MemberProfile) -> QuerySet[SupportRequest]:
     """The member's own requests to staff, newest first."""
-    return SupportRequest.objects.filter(member=member).order_by("-created_at")
+    return (
+        SupportRequest.objects.filter(member=member)
+        .prefetch_related("replies")
+        .order_by("-created_at")
+    )

@@ -17,7 +17,7 @@ from members.audit import audit_record
 from members.models import MemberProfile, NotificationKind, User
 from members.services.notify import Message, notify_many
 
-from ..models import AssistantQuestion, SupportRequest, SupportRequestStatus
+from ..models import AssistantQuestion, SupportReply, SupportRequest, SupportRequestStatus
 from .answers import answer_question
 from .nlu import redact, visible
 
@@ -145,13 +145,12 @@ class SupportRequestError(Exception):
 
 def support_request_reply(
     *, request: SupportRequest, staff: User, reply: str, now: datetime
-) -> SupportRequest:
-    """Staff answer a member's request: the reply is stored on the request
-    (the member reads it on their support page), the request becomes
-    answered, the change is audited, and the member gets a notice. A closed
-    request takes no reply; answering again replaces the reply and tells
-    the member again."""
-    reply = reply.strip()
+) -> SupportReply:
+    """Staff answer a member's request: the answer is added to the request's
+    thread (the member reads every answer, in order, on their support page),
+    the request becomes answered, the change is audited, and the member gets
+    a notice. A closed request takes no reply."""
+    reply = visible(reply).strip()
     if not reply:
         raise SupportRequestError("reply_required", _("Write the reply the member will read."))
     with transaction.atomic():
@@ -160,21 +159,17 @@ def support_request_reply(
             raise SupportRequestError(
                 "closed", _("This request is closed; it takes no more replies.")
             )
-        before = {"status": locked.status, "staff_reply": locked.staff_reply}
-        locked.staff_reply = reply[:5000]
+        before = locked.status
+        answer = SupportReply.objects.create(
+            request=locked, body=reply[:5000], author=staff, created_at=now
+        )
         locked.status = SupportRequestStatus.ANSWERED
         locked.replied_at = now
-        locked.replied_by = staff
         locked.updated_at = now
-        locked.save(
-            update_fields=["staff_reply", "status", "replied_at", "replied_by", "updated_at"]
-        )
+        locked.save(update_fields=["status", "replied_at", "updated_at"])
         audit_record(
             locked,
-            changes={
-                "status": [before["status"], locked.status],
-                "staff_reply": [before["staff_reply"], locked.staff_reply],
-            },
+            changes={"status": [before, locked.status], "reply": ["", answer.body]},
             actor=staff,
         )
         url = reverse("portal:support-requests") + f"#request-{locked.reference}"
@@ -183,36 +178,36 @@ def support_request_reply(
                 Message(
                     member_id=locked.member_id,
                     kind=NotificationKind.SUPPORT_REPLY,
-                    dedupe_key=f"support:{locked.public_id}:reply:{now.isoformat()}",
+                    dedupe_key=f"support:{locked.public_id}:reply:{answer.pk}",
                     render=lambda: (
                         _("Staff answered your support request %(ref)s")
                         % {"ref": locked.reference},
-                        locked.staff_reply,
+                        answer.body,
                         url,
                     ),
                 )
             ],
             now=now,
         )
-        return locked
+        return answer
 
 
 def support_request_close(*, request: SupportRequest, staff: User, now: datetime) -> bool:
     """Close an open or answered request (staff); False if it was already
-    closed. The conditional update makes two staff closing at once harmless."""
-    old = SupportRequest.objects.filter(pk=request.pk).values_list("status", flat=True).first()
-    changed = (
-        SupportRequest.objects.filter(pk=request.pk)
-        .exclude(status=SupportRequestStatus.CLOSED)
-        .update(status=SupportRequestStatus.CLOSED, closed_at=now, closed_by=staff, updated_at=now)
-    )
-    if changed:
-        audit_record(
-            request,
-            changes={"status": [old, SupportRequestStatus.CLOSED]},
-            actor=staff,
-        )
-    return bool(changed)
+    closed. The row is locked, so the status the audit row records as
+    "before" is the one the close replaced, even with two staff at once."""
+    with transaction.atomic():
+        locked = SupportRequest.objects.select_for_update().filter(pk=request.pk).first()
+        if locked is None or locked.status == SupportRequestStatus.CLOSED:
+            return False
+        before = locked.status
+        locked.status = SupportRequestStatus.CLOSED
+        locked.closed_at = now
+        locked.closed_by = staff
+        locked.updated_at = now
+        locked.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
+        audit_record(locked, changes={"status": [before, locked.status]}, actor=staff)
+    return True
 
 
 def assistant_ask(

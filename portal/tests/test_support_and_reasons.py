@@ -46,12 +46,42 @@ def test_the_member_sees_the_request_then_the_staff_reply_and_gets_a_notice(clie
     staff = StaffFactory(email="answer@example.com")
     support_request_reply(request=request, staff=staff, reply="已为您补时 30 分钟。", now=now)
     request.refresh_from_db()
-    assert request.status == SupportRequestStatus.ANSWERED and request.replied_by == staff
+    assert request.status == SupportRequestStatus.ANSWERED
+    assert [(r.author, r.body) for r in request.replies.all()] == [(staff, "已为您补时 30 分钟。")]
     page = client.get(reverse("portal:support-requests")).content.decode()
     assert "已为您补时 30 分钟。" in page and "已回复" in page
     notice = Notification.objects.get(user=user, kind=NotificationKind.SUPPORT_REPLY)
     assert request.reference in notice.title
     assert notice.url.endswith(f"#request-{request.reference}")
+
+
+def test_a_second_answer_adds_to_the_thread_and_notifies_again(client):
+    now = timezone.now()
+    user = MemberFactory(email="thread@example.com")
+    request = _request(user.member, now)
+    staff = StaffFactory(email="thread-staff@example.com")
+    support_request_reply(request=request, staff=staff, reply="第一条回复", now=now)
+    later = now + timedelta(minutes=5)
+    support_request_reply(request=request, staff=staff, reply="第二条回复", now=later)
+    assert [r.body for r in request.replies.all()] == ["第一条回复", "第二条回复"]
+    client.force_login(user)
+    page = client.get(reverse("portal:support-requests")).content.decode()
+    assert page.index("第一条回复") < page.index("第二条回复")
+    notices = Notification.objects.filter(user=user, kind=NotificationKind.SUPPORT_REPLY)
+    assert notices.count() == 2
+
+
+def test_closing_an_answered_request_records_the_status_it_replaced(db):
+    from auditlog.models import LogEntry
+
+    now = timezone.now()
+    request = _request(MemberFactory(email="close@example.com").member, now)
+    staff = StaffFactory(email="closer@example.com")
+    support_request_reply(request=request, staff=staff, reply="答复", now=now)
+    assert support_request_close(request=request, staff=staff, now=now) is True
+    assert support_request_close(request=request, staff=staff, now=now) is False
+    entry = LogEntry.objects.get_for_object(request).latest("timestamp")
+    assert entry.changes_dict["status"] == [SupportRequestStatus.ANSWERED, "closed"]
 
 
 def test_another_members_requests_are_not_shown(client):
@@ -96,12 +126,11 @@ def test_staff_reply_in_admin_only_with_the_permission_and_it_is_audited(client)
     response = client.post(url, {"reply": "我们查到了那次掉线。"})
     assert response.status_code == 302
     request.refresh_from_db()
-    assert (request.status, request.staff_reply) == (
-        SupportRequestStatus.ANSWERED,
-        "我们查到了那次掉线。",
-    )
+    assert request.status == SupportRequestStatus.ANSWERED
+    assert [r.body for r in request.replies.all()] == ["我们查到了那次掉线。"]
+    assert "我们查到了那次掉线。" in client.get(url).content.decode()  # the thread, in admin
     entry = LogEntry.objects.get_for_object(request).latest("timestamp")
-    assert entry.actor == staff and "staff_reply" in entry.changes_dict
+    assert entry.actor == staff and entry.changes_dict["reply"] == ["", "我们查到了那次掉线。"]
 
 
 def test_the_assistant_links_the_request_page_after_a_hand_over(client):
