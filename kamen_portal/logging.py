@@ -1,45 +1,65 @@
 """Structured logs with a request id that follows a request into the Celery
 tasks it causes: the id is taken from X-Request-ID (when sane) or made up,
-returned in the response, put on every log record, and carried in the
-headers of every task published while handling the request."""
+returned in the response, put on every log record (including the web
+server's access line, written after the view returned), and carried in the
+headers of every task published while handling the request.
+
+The JSON lines come from python-json-logger; gunicorn (kamen_portal/
+gunicorn_conf.py) and Celery workers log through the same formatter."""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import uuid
 from datetime import UTC, datetime
 
 from celery import signals
+from django.core.signals import request_finished
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Fields of gunicorn's access record (its atoms) worth a key of their own.
+_ACCESS_FIELDS = {"h": "remote", "m": "method", "U": "path", "s": "status", "B": "bytes"}
+
+
+def sane_request_id(value) -> str | None:
+    return value if isinstance(value, str) and _SANE.fullmatch(value) else None
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not sane_request_id(getattr(record, "request_id", None)):
+            record.request_id = request_id_var.get()
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers."""
+class JsonFormatter(_LibraryJsonFormatter):
+    """One JSON object per line, for log shippers: time, level, logger,
+    message, request_id, plus any `extra=` fields; gunicorn's access records
+    also get method, path, status, bytes, remote and duration_ms."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-        }
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False)
+    def add_fields(self, log_data, record, message_dict) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data["time"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+            timespec="milliseconds"
+        )
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = record.getMessage()
+        request_id = sane_request_id(getattr(record, "request_id", None))
+        atoms = record.args if isinstance(record.args, dict) else None
+        if atoms is not None and record.name == "gunicorn.access":
+            for atom, key in _ACCESS_FIELDS.items():
+                if atom in atoms:
+                    log_data[key] = atoms[atom]
+            if isinstance(atoms.get("D"), int):
+                log_data["duration_ms"] = round(atoms["D"] / 1000, 3)
+            request_id = request_id or sane_request_id(atoms.get("{x-request-id}o"))
+        log_data["request_id"] = request_id or request_id_var.get()
+        log_data.pop("args", None)
 
 
 class RequestIdMiddleware:
@@ -47,15 +67,24 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _SANE.fullmatch(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        request_id = sane_request_id(request.META.get("HTTP_X_REQUEST_ID")) or uuid.uuid4().hex
+        # Not reset here: Django's own request log (4xx/5xx) and the web
+        # server's access line are written after this returns. The id is
+        # forgotten when the response is closed (request_finished, below).
+        request_id_var.set(request_id)
+        request.request_id = request_id
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def _forget_request_id_after_response(**kwargs) -> None:
+    request_id_var.set("-")
+
+
+request_finished.connect(
+    _forget_request_id_after_response, weak=False, dispatch_uid="kamen_request_id_finished"
+)
 
 
 @signals.before_task_publish.connect(weak=False, dispatch_uid="kamen_request_id_out")
@@ -70,9 +99,28 @@ def _adopt_request_id(task=None, **kwargs) -> None:
     value = getattr(request, "request_id", None) or (getattr(request, "headers", None) or {}).get(
         "request_id"
     )
-    request_id_var.set(value if isinstance(value, str) and _SANE.fullmatch(value) else "-")
+    request_id_var.set(sane_request_id(value) or "-")
 
 
 @signals.task_postrun.connect(weak=False, dispatch_uid="kamen_request_id_done")
 def _forget_request_id(**kwargs) -> None:
     request_id_var.set("-")
+
+
+@signals.celeryd_init.connect(weak=False, dispatch_uid="kamen_capture_warnings")
+def _warnings_through_logging(**kwargs) -> None:
+    # Celery's start-up warnings (e.g. running as root) become log records,
+    # so they come out in the configured format instead of raw stderr.
+    logging.captureWarnings(True)
+
+
+@signals.worker_ready.connect(weak=False, dispatch_uid="kamen_worker_ready")
+def _log_worker_start(sender=None, **kwargs) -> None:
+    # The banner is off under LOG_FORMAT=json (`celery --quiet`); what it
+    # told an operator is logged instead.
+    consumer = sender
+    queues = sorted(q.name for q in getattr(getattr(consumer, "task_consumer", None), "queues", []))
+    logging.getLogger("kamen_portal.worker").info(
+        "worker ready",
+        extra={"hostname": getattr(consumer, "hostname", "-"), "queues": queues},
+    )
