@@ -3,6 +3,7 @@ docs/integration.md; change them only by adding fields."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 from compensation.models import LedgerKind
@@ -83,6 +84,19 @@ def incident_event_data(incident) -> dict:
             "title_en": incident.title_en,
             "started_at": iso(incident.started_at),
             "ended_at": iso(incident.ended_at),
+        }
+    }
+
+
+def checkpoint_event_data(checkpoint) -> dict:
+    """A signed checkpoint of the ledger's transparency log, as published at
+    /ledger/log/checkpoint: keep ``note`` to witness the log (docs §7)."""
+    return {
+        "checkpoint": {
+            "size": checkpoint.size,
+            "root": base64.b64encode(bytes(checkpoint.root)).decode("ascii"),
+            "note": checkpoint.note,
+            "published_at": iso(checkpoint.published_at),
         }
     }
 

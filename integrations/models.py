@@ -21,6 +21,7 @@ class EventType(models.TextChoices):
     APPEAL_DECIDED = "appeal.decided", "appeal.decided"
     INCIDENT_OPENED = "incident.opened", "incident.opened"
     INCIDENT_RESOLVED = "incident.resolved", "incident.resolved"
+    LEDGER_CHECKPOINT = "ledger.checkpoint", "ledger.checkpoint"
 
 
 class EventHead(models.Model):

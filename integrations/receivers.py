@@ -10,12 +10,18 @@ from django.utils import timezone
 
 from appeals.models import AppealEvent
 from appeals.models import EventKind as AppealEventKind
-from compensation.models import Incident, IncidentStatus, LedgerEntry
+from compensation.models import Incident, IncidentStatus, LedgerEntry, LedgerLogCheckpoint
 from compensation.signals import ledger_entries_appended
 from members.models import MemberProfile
 
 from .entitlements import entitlements_forget
-from .events import appeal_event_data, incident_event_data, ledger_event_data, ledger_event_type
+from .events import (
+    appeal_event_data,
+    checkpoint_event_data,
+    incident_event_data,
+    ledger_event_data,
+    ledger_event_type,
+)
 from .models import Event, EventType
 from .services.events import NewEvent, events_record
 
@@ -58,6 +64,24 @@ def ledger_events(sender, entries, member_nos, **kwargs) -> None:
     )
     numbers = {member_nos[e.member_id] for e in entries}
     transaction.on_commit(lambda: entitlements_forget(numbers))
+
+
+@receiver(post_save, sender=LedgerLogCheckpoint, dispatch_uid="integrations_checkpoint_published")
+def checkpoint_published(sender, instance: LedgerLogCheckpoint, created: bool, raw=False, **kwargs):
+    # Saved inside the publisher's transaction: the event commits with the
+    # checkpoint, and a size signed twice is one cause, so one event.
+    if not created or raw or not _outbox_ready():
+        return
+    events_record(
+        events=[
+            NewEvent(
+                type=EventType.LEDGER_CHECKPOINT,
+                cause=f"checkpoint:{instance.size}",
+                data=checkpoint_event_data(instance),
+            )
+        ],
+        now=timezone.now(),
+    )
 
 
 @receiver(post_save, sender=MemberProfile, dispatch_uid="integrations_member_saved")

@@ -156,9 +156,11 @@
   // --- version 2: the transparency log --------------------------------------
 
   // A verifier key in note format, <name>+<8 hex key ID>+<base64(0x01 || key)>;
-  // its key ID must be SHA-256(name || 0x0A || 0x01 || key)[:4].
+  // its key ID must be SHA-256(name || 0x0A || 0x01 || key)[:4]. Only the
+  // first two "+" separate: a name has none, but base64 may ("+" is a digit).
   function parseKey(text) {
     var parts = String(text).trim().split("+");
+    parts = parts.length < 3 ? parts : [parts[0], parts[1], parts.slice(2).join("+")];
     if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/i.test(parts[1])) {
       return Promise.resolve(null);
     }
