@@ -41,8 +41,15 @@ class JsonFormatter(_LibraryJsonFormatter):
     message, request_id, plus any `extra=` fields; gunicorn's access records
     also get method, path, status, bytes, remote and duration_ms."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Chinese stays readable in the shipped line, as before the library.
+        kwargs.setdefault("json_ensure_ascii", False)
+        super().__init__(*args, **kwargs)
+
     def add_fields(self, log_data, record, message_dict) -> None:
         super().add_fields(log_data, record, message_dict)
+        if "exc_info" in log_data:  # the key shippers' parsers already use
+            log_data["exception"] = log_data.pop("exc_info")
         log_data["time"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
             timespec="milliseconds"
         )

@@ -42,3 +42,25 @@ def test_the_request_id_follows_into_the_tasks_it_causes():
         and line["level"] == "INFO"
     )
     request_id_var.set("-")
+
+
+def test_a_json_line_keeps_chinese_readable_and_the_traceback_under_exception():
+    formatter = JsonFormatter()
+    try:
+        raise ZeroDivisionError("x")
+    except ZeroDivisionError:
+        import sys
+
+        record = logging.LogRecord(
+            "kamen", logging.ERROR, __file__, 1, "掉线 %s", (3,), sys.exc_info()
+        )
+    record.request_id = "req-9"
+    line = formatter.format(record)
+    assert "掉线 3" in line and "\n" not in line
+    payload = json.loads(line)
+    assert (payload["message"], payload["level"], payload["request_id"]) == (
+        "掉线 3",
+        "ERROR",
+        "req-9",
+    )
+    assert "ZeroDivisionError" in payload["exception"] and "exc_info" not in payload
