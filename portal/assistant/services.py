@@ -150,7 +150,9 @@ def support_request_reply(
     thread (the member reads every answer, in order, on their support page),
     the request becomes answered, the change is audited, and the member gets
     a notice. A closed request takes no reply."""
-    reply = visible(reply).strip()
+    # Line by line: the member reads the lines staff wrote (linebreaksbr),
+    # without NUL, bidi overrides or other invisible characters.
+    reply = "\n".join(visible(line).rstrip() for line in reply.splitlines()).strip()
     if not reply:
         raise SupportRequestError("reply_required", _("Write the reply the member will read."))
     with transaction.atomic():

@@ -62,11 +62,11 @@ def test_a_second_answer_adds_to_the_thread_and_notifies_again(client):
     staff = StaffFactory(email="thread-staff@example.com")
     support_request_reply(request=request, staff=staff, reply="第一条回复", now=now)
     later = now + timedelta(minutes=5)
-    support_request_reply(request=request, staff=staff, reply="第二条回复", now=later)
-    assert [r.body for r in request.replies.all()] == ["第一条回复", "第二条回复"]
+    support_request_reply(request=request, staff=staff, reply="第二条\x00回复\r\n谢谢", now=later)
+    assert [r.body for r in request.replies.all()] == ["第一条回复", "第二条回复\n谢谢"]
     client.force_login(user)
     page = client.get(reverse("portal:support-requests")).content.decode()
-    assert page.index("第一条回复") < page.index("第二条回复")
+    assert page.index("第一条回复") < page.index("第二条回复<br>谢谢")
     notices = Notification.objects.filter(user=user, kind=NotificationKind.SUPPORT_REPLY)
     assert notices.count() == 2
 
