@@ -56,7 +56,10 @@ class JsonFormatter(_LibraryJsonFormatter):
         log_data["level"] = record.levelname
         log_data["logger"] = record.name
         log_data["message"] = record.getMessage()
+        # "-" is the filter's "no request here": gunicorn's access line, written
+        # outside the request, takes the id the response carried instead.
         request_id = sane_request_id(getattr(record, "request_id", None))
+        request_id = None if request_id == "-" else request_id
         atoms = record.args if isinstance(record.args, dict) else None
         if atoms is not None and record.name == "gunicorn.access":
             for atom, key in _ACCESS_FIELDS.items():

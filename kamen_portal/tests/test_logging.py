@@ -64,3 +64,19 @@ def test_a_json_line_keeps_chinese_readable_and_the_traceback_under_exception():
         "req-9",
     )
     assert "ZeroDivisionError" in payload["exception"] and "exc_info" not in payload
+
+
+def test_the_access_line_takes_the_request_id_the_response_carried():
+    # gunicorn writes it outside the request (the filter has only "-").
+    atoms = {"h": "127.0.0.1", "m": "GET", "U": "/", "s": "200", "B": 2, "D": 560}
+    atoms["{x-request-id}o"] = "rid-7"
+    record = logging.LogRecord(
+        "gunicorn.access", logging.INFO, __file__, 1, "%(h)s %(m)s", (atoms,), None
+    )
+    RequestIdFilter().filter(record)
+    payload = json.loads(JsonFormatter().format(record))
+    assert (payload["request_id"], payload["status"], payload["duration_ms"]) == (
+        "rid-7",
+        "200",
+        0.56,
+    )
