@@ -47,6 +47,41 @@ def pytest_configure(config):
             base, _, db = cache_settings["LOCATION"].rpartition("/")
             index = int(worker.removeprefix("gw") or 0) + 1
             cache_settings["LOCATION"] = f"{base}/{(int(db or 0) + index) % 16}"
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        _live_server_one_request_at_a_time()
+
+
+def _live_server_one_request_at_a_time():
+    """The SQLite test database lives in memory, and Django hands the live
+    server's request threads that one connection (LiveServerThread's
+    connections_override). Two requests at once then share one sqlite3
+    connection, which fails ("cannot open savepoint - SQL statements in
+    progress"): a fault of the test harness, not of the portal, whose
+    embedded mode gives each thread its own connection to a file. So on
+    SQLite the live server still accepts connections on threads (browsers
+    keep several open) but runs the application for one request at a time;
+    on PostgreSQL requests really run at once."""
+    import threading
+
+    from django.core.servers.basehttp import ThreadedWSGIServer
+    from django.test.testcases import LiveServerThread
+
+    class OneRequestAtATime(ThreadedWSGIServer):
+        def set_app(self, application):
+            lock = threading.Lock()
+
+            def serialised(environ, start_response):
+                with lock:
+                    result = application(environ, start_response)
+                    try:
+                        return [b"".join(result)]
+                    finally:
+                        if hasattr(result, "close"):
+                            result.close()
+
+            super().set_app(serialised)
+
+    LiveServerThread.server_class = OneRequestAtATime
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,13 +15,11 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s "%(a)s" %(D)sus rid=%({x-request-
 
 logconfig_dict = copy.deepcopy(settings.LOGGING)
 logconfig_dict["handlers"]["console"]["stream"] = "ext://sys.stdout"
-logconfig_dict["loggers"].update(
-    {
-        "gunicorn.error": {
-            "handlers": ["console"],
-            "level": logconfig_dict["root"]["level"],
-            "propagate": False,
-        },
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    }
-)
+logconfig_dict["loggers"] |= {
+    "gunicorn.error": {
+        "handlers": ["console"],
+        "level": logconfig_dict["root"]["level"],
+        "propagate": False,
+    },
+    "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+}
