@@ -24,7 +24,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .tlog_notes import NoteError, Signer, Verifier, parse_signer_key, parse_verifier_key
+from .tlog_notes import (
+    ALG_COSIGNATURE_V1,
+    NoteError,
+    Signer,
+    Verifier,
+    parse_signer_key,
+    parse_verifier_key,
+)
 
 KEY_FILE_NAME = "ledger-log.key"
 
@@ -130,3 +137,23 @@ def log_verifiers() -> list[Verifier]:
         except NoteError as exc:
             raise ImproperlyConfigured(f"LEDGER_LOG_PREVIOUS_KEYS: {exc}") from None
     return keys
+
+
+def witness_verifiers() -> list[Verifier]:
+    """The witnesses whose cosignatures the portal accepts (LEDGER_LOG_WITNESS_KEYS):
+    cosignature/v1 keys, each name once."""
+    witnesses: list[Verifier] = []
+    for text in getattr(settings, "LEDGER_LOG_WITNESS_KEYS", []):
+        try:
+            key = parse_verifier_key(text)
+        except NoteError as exc:
+            raise ImproperlyConfigured(f"LEDGER_LOG_WITNESS_KEYS: {exc}") from None
+        if key.alg != ALG_COSIGNATURE_V1:
+            raise ImproperlyConfigured(
+                f"LEDGER_LOG_WITNESS_KEYS: {key.name} is not a cosignature/v1 (type 0x04) key; "
+                "make one with kamen-verify witness-keygen"
+            )
+        if any(w.name == key.name for w in witnesses):
+            raise ImproperlyConfigured(f"LEDGER_LOG_WITNESS_KEYS: {key.name} is listed twice")
+        witnesses.append(key)
+    return witnesses

@@ -6,12 +6,35 @@ entry bundle, which are the entries' canonical bodies)."""
 from __future__ import annotations
 
 from . import tlog
-from .models import LedgerEntry, LedgerLogCheckpoint
+from .log_keys import witness_verifiers
+from .models import LedgerEntry, LedgerLogCheckpoint, LedgerLogCosignature
 from .services.ledger_log import hash_reader, leaf_data_rows, log_head
 
 
 def latest_log_checkpoint() -> LedgerLogCheckpoint | None:
     return LedgerLogCheckpoint.objects.order_by("-size").first()
+
+
+def checkpoint_with_cosignatures(checkpoint: LedgerLogCheckpoint) -> str:
+    """The signed note as served: the log's signature, then the lines of the
+    witnesses that cosigned it (C2SP tlog-witness: a log serves the
+    cosignatures it collected with the checkpoint)."""
+    lines = [c.line for c in checkpoint.cosignatures.order_by("witness", "key_id")]
+    return checkpoint.note + "".join(lines)
+
+
+def witnesses_seen() -> list[dict]:
+    """Each configured witness and the newest checkpoint it cosigned (or None)."""
+    seen = []
+    for witness in witness_verifiers():
+        latest = (
+            LedgerLogCosignature.objects.filter(witness=witness.name, key_id=witness.key_id)
+            .select_related("checkpoint")
+            .order_by("-checkpoint__size")
+            .first()
+        )
+        seen.append({"name": witness.name, "vkey": witness.vkey, "latest": latest})
+    return seen
 
 
 def log_size() -> int:

@@ -6,12 +6,24 @@ path or size is a 404 or a 400 that says why, never a 500."""
 import base64
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from kamen_portal.cache import counter_hit
+from members.security import client_ip
 
 from . import tlog
 from .log_keys import log_verifier
-from .log_selectors import consistency_proof, latest_log_checkpoint, tile_bytes
+from .log_selectors import (
+    checkpoint_with_cosignatures,
+    consistency_proof,
+    latest_log_checkpoint,
+    tile_bytes,
+)
+from .services.witnesses import CosignatureError, ledger_log_cosignature_add
+from .tlog_notes import MAX_NOTE_SIZE
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=30"
@@ -33,7 +45,9 @@ def checkpoint(request: HttpRequest) -> HttpResponse:
         return _text(
             _("No checkpoint has been published yet.") + "\n", cache="no-store", status=404
         )
-    return _text(latest.note, cache="public, max-age=10")
+    # With the cosignatures of the witnesses that have seen it: a reader
+    # who knows a witness's key checks that line too, others skip it.
+    return _text(checkpoint_with_cosignatures(latest), cache="public, max-age=10")
 
 
 @require_GET
@@ -100,3 +114,60 @@ def consistency(request: HttpRequest) -> JsonResponse:
     response["Cache-Control"] = "public, max-age=86400"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+# Witnesses post once per new checkpoint (about one a minute); this leaves
+# room for several behind one address and refuses a flood.
+COSIGNATURES_PER_HOUR = 600
+
+
+def _cosignature_refused(code: str, detail: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"accepted": False, "error": code, "detail": detail}, status=status)
+
+
+@csrf_exempt  # no session or cookie is involved: the cosignature is the credential
+@require_POST
+def cosignature(request: HttpRequest) -> JsonResponse:
+    """A witness sends a checkpoint it cosigned (the whole note, text/plain);
+    the portal keeps the cosignatures of the witnesses it knows."""
+    if counter_hit(f"log-cosign:ip:{client_ip(request) or 'unknown'}", ttl=3600) > (
+        COSIGNATURES_PER_HOUR
+    ):
+        response = _cosignature_refused(
+            "rate_limited", _("Too many cosignatures from this address; try again later."), 429
+        )
+        response["Retry-After"] = "3600"
+        return response
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_NOTE_SIZE:
+        return _cosignature_refused(
+            "note_too_long",
+            _("A cosigned checkpoint is at most %(size)s bytes.") % {"size": MAX_NOTE_SIZE},
+            413,
+        )
+    messages = {
+        "no_witnesses": _("This portal does not take witness cosignatures."),
+        "unknown_checkpoint": _("This log never published that checkpoint."),
+        "unknown_witness": _(
+            "No witness this portal knows cosigned the checkpoint: ask the operator to add "
+            "your witness key to LEDGER_LOG_WITNESS_KEYS."
+        ),
+        "future_timestamp": _("The cosignature is dated in the future: check the witness's clock."),
+    }
+    try:
+        kept = ledger_log_cosignature_add(note=request.body, now=timezone.now())
+    except CosignatureError as exc:
+        detail = messages.get(exc.code) or _(
+            "The body is not a checkpoint this log signed, as a signed note (%(reason)s)."
+        ) % {"reason": exc.code}
+        return _cosignature_refused(exc.code, detail, 404 if exc.code == "no_witnesses" else 400)
+    first = kept[0].checkpoint
+    return JsonResponse(
+        {
+            "accepted": True,
+            "size": first.size,
+            "witnesses": [
+                {"name": c.witness, "cosigned_at": c.cosigned_at.isoformat()} for c in kept
+            ],
+        }
+    )

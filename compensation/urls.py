@@ -14,6 +14,7 @@ urlpatterns = [
     path("ledger/chain.json", views.ledger_chain, name="ledger-chain"),
     path("ledger/log/checkpoint", log_views.checkpoint, name="log-checkpoint"),
     path("ledger/log/key", log_views.key, name="log-key"),
+    path("ledger/log/cosignature", log_views.cosignature, name="log-cosignature"),
     path("ledger/log/consistency", log_views.consistency, name="log-consistency"),
     re_path(r"^ledger/log/tile/(?P<path>[0-9a-z./]{1,200})$", log_views.tile, name="log-tile"),
     path("my/disconnects/", views.my_disconnects, name="my-disconnects"),

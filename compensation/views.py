@@ -11,7 +11,7 @@ from members.selectors import member_profile_or_404
 
 from .forms import CalculatorForm, RedeemForm, UsageCalculatorForm
 from .log_keys import log_verifier, log_verifiers
-from .log_selectors import latest_log_checkpoint
+from .log_selectors import checkpoint_with_cosignatures, latest_log_checkpoint, witnesses_seen
 from .models import (
     LedgerHead,
     Policy,
@@ -81,6 +81,7 @@ def ledger_page(request: HttpRequest) -> HttpResponse:
     heads = list(published_heads())
     latest = heads[0] if heads else None
     now = timezone.now()
+    log_checkpoint = latest_log_checkpoint()
     return render(
         request,
         "compensation/ledger.html",
@@ -96,8 +97,13 @@ def ledger_page(request: HttpRequest) -> HttpResponse:
             # The transparency log: its verifier key and latest signed checkpoint.
             "log_key": log_verifier().vkey,
             "log_keys": [v.vkey for v in log_verifiers()],
-            "log_checkpoint": latest_log_checkpoint(),
+            "log_checkpoint": log_checkpoint,
+            "log_checkpoint_note": (
+                checkpoint_with_cosignatures(log_checkpoint) if log_checkpoint else ""
+            ),
             "next_checkpoint_due": next_checkpoint_due(now=now),
+            # Who has checked the log from outside, and up to which tree.
+            "witnesses": witnesses_seen(),
         },
     )
 

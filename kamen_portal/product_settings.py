@@ -25,6 +25,10 @@ LEDGER_LOG_ORIGIN = env_str("LEDGER_LOG_ORIGIN", "")
 LEDGER_LOG_SIGNING_KEY = env_str("LEDGER_LOG_SIGNING_KEY", "")
 LEDGER_LOG_KEY_FILE = env_str("LEDGER_LOG_KEY_FILE", "")
 LEDGER_LOG_PREVIOUS_KEYS = env_list("LEDGER_LOG_PREVIOUS_KEYS", default=[])
+# Witnesses whose cosignatures the portal accepts and shows (C2SP
+# tlog-cosignature): their verifier keys, "<name>+<key ID>+<base64>", type
+# 0x04 (``kamen-verify witness-keygen`` prints one).
+LEDGER_LOG_WITNESS_KEYS = env_list("LEDGER_LOG_WITNESS_KEYS", default=[])
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "kamen.example")
 # A notification e-mail the SMTP server refuses is retried with exponential
 # back-off (30 s, 60 s, ... with jitter) capped at EMAIL_RETRY_MAX_DELAY

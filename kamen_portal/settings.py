@@ -53,6 +53,7 @@ from .product_settings import (  # noqa: F401  (settings: read by name)
     LEDGER_LOG_ORIGIN,
     LEDGER_LOG_PREVIOUS_KEYS,
     LEDGER_LOG_SIGNING_KEY,
+    LEDGER_LOG_WITNESS_KEYS,
     MEMBERSHIP_EVENTS_UNKNOWN_MEMBERS,
     METRICS_TOKEN,
     NODE_THROTTLE_RATE,

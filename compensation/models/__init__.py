@@ -31,7 +31,7 @@ from .ledger import (
     MembershipAdjustment,
     SourceKind,
 )
-from .ledger_log import LedgerLogCheckpoint, LedgerLogHash, LedgerLogHead
+from .ledger_log import LedgerLogCheckpoint, LedgerLogCosignature, LedgerLogHash, LedgerLogHead
 from .memberships import (
     CardKey,
     CardKeyBatch,
@@ -71,6 +71,7 @@ __all__ = [
     "DECLARED_KINDS",
     "LedgerCheckpoint",
     "LedgerLogCheckpoint",
+    "LedgerLogCosignature",
     "LedgerLogHash",
     "LedgerLogHead",
     "LedgerEntry",

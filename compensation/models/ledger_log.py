@@ -56,3 +56,35 @@ class LedgerLogCheckpoint(models.Model):
         verbose_name_plural = _("log checkpoints")
         ordering = ["-size"]
         constraints = [models.UniqueConstraint(fields=["size"], name="one_checkpoint_per_size")]
+
+
+class LedgerLogCosignature(models.Model):
+    """A witness's cosignature of one checkpoint (C2SP tlog-cosignature,
+    cosignature/v1): the witness checked that this checkpoint extends every
+    one it accepted before. Only keys in LEDGER_LOG_WITNESS_KEYS are kept,
+    each once per checkpoint; the line is served with the checkpoint."""
+
+    checkpoint = models.ForeignKey(
+        LedgerLogCheckpoint,
+        on_delete=models.PROTECT,
+        related_name="cosignatures",
+        verbose_name=_("checkpoint"),
+    )
+    witness = models.CharField(_("witness"), max_length=200)
+    key_id = models.PositiveBigIntegerField(_("key ID"))
+    # The signed-note line, "— <name> <base64(key ID || timestamp || signature)>\n".
+    line = models.TextField(_("signature line"))
+    cosigned_at = models.DateTimeField(_("cosigned at"))
+    received_at = models.DateTimeField(_("received at"))
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("witness cosignature")
+        verbose_name_plural = _("witness cosignatures")
+        ordering = ["checkpoint", "witness"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkpoint", "witness", "key_id"], name="one_cosignature_per_witness"
+            )
+        ]

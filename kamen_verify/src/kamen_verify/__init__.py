@@ -11,12 +11,13 @@ from .notes import (
     Verifier,
     WitnessSigner,
     cosignature_line,
+    cosigned_note,
     open_checkpoint,
     parse_verifier_key,
     parse_witness_key,
 )
 from .receipt import canonical_json, check_receipt
-from .witness import Witness, WitnessResult
+from .witness import SubmitRefused, Witness, WitnessResult, http_submit
 
 __version__ = "1.0.0"
 
@@ -24,12 +25,14 @@ __all__ = [
     "Checkpoint",
     "Verifier",
     "VerifyError",
+    "SubmitRefused",
     "Witness",
     "WitnessResult",
     "WitnessSigner",
     "canonical_json",
     "check_receipt",
     "cosignature_line",
+    "cosigned_note",
     "leaf_hash",
     "node_hash",
     "open_checkpoint",
@@ -37,4 +40,5 @@ __all__ = [
     "parse_witness_key",
     "verify_consistency",
     "verify_inclusion",
+    "http_submit",
 ]

@@ -2,7 +2,8 @@
 
 Exit status: 0 verified / accepted; 1 refused (a receipt that does not
 verify, or a witness alarm: bad signature, shrinking tree, fork); 2 a usage
-error (bad arguments, an unreadable file or key); 3 the portal could not be
+error (bad arguments, an unreadable file or key, or the portal refused a
+submitted cosignature: its key is not configured there); 3 the portal could not be
 asked (network, HTTP error): nothing was decided, run again later."""
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import VerifyError
-from .notes import Verifier, WitnessSigner, cosignature_line, parse_verifier_key, parse_witness_key
+from .notes import (
+    Verifier,
+    WitnessSigner,
+    cosignature_line,
+    cosigned_note,
+    parse_verifier_key,
+    parse_witness_key,
+)
 from .receipt import check_receipt, parse_receipt
-from .witness import FetchError, Witness, http_fetch
+from .witness import FetchError, SubmitRefused, Witness, http_fetch, http_submit
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -73,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a witness signer key (PRIVATE+KEY+..., type 0x04): print a cosignature line",
     )
     w.add_argument(
+        "--submit",
+        action="store_true",
+        help="with --cosign-key: send the cosigned checkpoint back to the portal "
+        "(POST <url>/ledger/log/cosignature) instead of printing the line",
+    )
+    w.add_argument(
         "--entries",
         action="store_true",
         help="also fetch every entry bundle and recompute the root from the entries",
@@ -103,6 +117,8 @@ def _receipt(args: argparse.Namespace) -> int:
 def _witness(args: argparse.Namespace) -> int:
     key = _verifier(args.key)
     cosigner = _witness_signer(args.cosign_key) if args.cosign_key else None
+    if args.submit and cosigner is None:
+        raise UsageError("--submit needs --cosign-key (the witness key that cosigns)")
     timeout = args.timeout
     witness = Witness(
         url=args.url,
@@ -121,8 +137,26 @@ def _witness(args: argparse.Namespace) -> int:
         print(f"kamen-verify: could not check the log: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print(f"OK: {result.message}", file=sys.stderr)
-    if cosigner is not None:
+    if cosigner is None:
+        return EXIT_OK
+    if not args.submit:
         sys.stdout.write(cosignature_line(result.checkpoint, cosigner, int(time.time())))
+        return EXIT_OK
+    note = cosigned_note(result.checkpoint, key, cosigner, int(time.time()))
+    try:
+        http_submit(f"{witness.log_url}/cosignature", note, timeout=timeout)
+    except SubmitRefused as exc:
+        # The checkpoint was accepted (the state file keeps it); only the
+        # portal would not take the cosignature: a setup question, not a fork.
+        print(f"kamen-verify: the portal refused the cosignature: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FetchError as exc:
+        print(f"kamen-verify: could not send the cosignature: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(
+        f"OK: cosigned checkpoint {result.checkpoint.fingerprint} as {cosigner.name}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

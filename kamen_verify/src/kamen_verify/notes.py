@@ -273,3 +273,19 @@ def cosignature_line(checkpoint: Checkpoint, witness: WitnessSigner, timestamp: 
     """The signed-note line a witness adds to ``checkpoint``, with its newline."""
     blob = witness.verifier.key_id.to_bytes(4, "big") + witness.cosign(checkpoint.text, timestamp)
     return f"{SIGNATURE_PREFIX}{witness.name} {b64encode(blob)}\n"
+
+
+def cosigned_note(
+    checkpoint: Checkpoint, log: Verifier, witness: WitnessSigner, timestamp: int
+) -> str:
+    """The checkpoint's note as the ``log`` key signed it, with ``witness``'s
+    cosignature as the one other line: what a witness sends back to the log
+    (C2SP tlog-witness), vouching for itself only, not for other witnesses'
+    lines it was served."""
+    text, signatures = _split_note(checkpoint.note)
+    logs = [s for s in signatures if (s.name, s.key_id) == (log.name, log.key_id)]
+    lines = "".join(
+        f"{SIGNATURE_PREFIX}{s.name} {b64encode(s.key_id.to_bytes(4, 'big') + s.signature)}\n"
+        for s in logs
+    )
+    return text + "\n" + lines + cosignature_line(checkpoint, witness, timestamp)

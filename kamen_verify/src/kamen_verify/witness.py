@@ -45,6 +45,48 @@ def http_fetch(url: str, *, timeout: float = 30.0) -> bytes:
     return body
 
 
+class SubmitRefused(Exception):
+    """The portal answered the cosignature with a refusal (HTTP 4xx): ``code``
+    and ``detail`` as it said them (e.g. ``unknown_witness``: the operator has
+    not added this witness's key)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+
+
+def http_submit(url: str, note: str, *, timeout: float = 30.0) -> dict:
+    """POST a cosigned checkpoint (text/plain) to ``<log>/cosignature``; the
+    portal's JSON answer. ``SubmitRefused`` on a 4xx, ``FetchError`` when the
+    portal could not be asked (network, 5xx, not JSON)."""
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=note.encode("utf-8"),
+        method="POST",
+        headers={"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"},
+    )
+    status = 200
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = response.read(MAX_RESPONSE + 1)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(MAX_RESPONSE + 1)
+        if not 400 <= status < 500:
+            raise FetchError(f"POST {url} answered HTTP {status}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FetchError(f"POST {url} failed: {reason}") from None
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise FetchError(f"POST {url} answered HTTP {status} without JSON") from None
+    if not isinstance(answer, dict):
+        raise FetchError(f"POST {url} answered HTTP {status} with JSON that is not an object")
+    if status != 200:
+        raise SubmitRefused(status, str(answer.get("error", "")), str(answer.get("detail", "")))
+    return answer
+
+
 @dataclass(frozen=True)
 class WitnessResult:
     checkpoint: Checkpoint
