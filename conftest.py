@@ -11,12 +11,21 @@ PostgreSQL and Redis); ``unmarked`` fails one that skipped a test not marked
 """
 
 import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.core.cache import cache
+
+# The verifier is a separate, installable package (kamen_verify/, `pip install
+# ./kamen_verify`): tests (its own, and those that hand it what the portal
+# produced, e.g. a mediation bundle) import it from its source tree.
+_VERIFY_SRC = Path(__file__).resolve().parent / "kamen_verify" / "src"
+if str(_VERIFY_SRC) not in sys.path:
+    sys.path.insert(0, str(_VERIFY_SRC))
 
 # Whole-system tests that start real processes (browsers, servers, workers)
 # or race threads on PostgreSQL: `make test-fast` leaves them out.

@@ -14,7 +14,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from compensation.ledger import entry_body
+from compensation.log_keys import log_verifier, log_verifiers
 from compensation.models import Policy
+from compensation.receipts import receipt_for
 from kamen_portal.http import portal_url
 from members.services.exports import iso as _iso
 
@@ -119,6 +121,19 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
     files["disconnects.json"] = json.dumps(disconnects_json, ensure_ascii=False, indent=2).encode()
     files["ledger.json"] = json.dumps(ledger_json, ensure_ascii=False, indent=2).encode()
     files["policy.json"] = json.dumps(policy_json, ensure_ascii=False, indent=2).encode()
+    # Each entry's version 2 receipt (its inclusion proof and the signed
+    # checkpoint) and the log's verifier key: a mediator checks them with
+    # kamen-verify alone, without trusting the portal or this ZIP's sender.
+    pending = []  # entries newer than the latest checkpoint: no proof yet
+    for e in entries:
+        receipt = receipt_for(e, now=generated_at)
+        if receipt["log"] is None:
+            pending.append(e.seq)
+        files[f"receipts/{e.seq}.json"] = json.dumps(receipt, ensure_ascii=False, indent=2).encode()
+    files["ledger-log-key.txt"] = (log_verifier().vkey + "\n").encode()
+    previous = [v.vkey for v in log_verifiers()[1:]]
+    if previous:
+        files["ledger-log-previous-keys.txt"] = "".join(f"{k}\n" for k in previous).encode()
     with translation.override(appeal.member.language):
         files["summary.html"] = render_to_string(
             "appeals/bundle_summary.html",
@@ -143,6 +158,7 @@ def build_bundle(appeal: Appeal) -> tempfile.SpooledTemporaryFile:
                 "evidence": evidence_rows,
                 "disconnects": disconnects,
                 "entries": entries,
+                "pending_receipts": pending,
                 "policy": policy,
                 "generated_at": generated_at,
             },

@@ -50,6 +50,8 @@ def appeal_context_records(*, appeal: Appeal, margin: timedelta = timedelta(hour
     entries = list(
         LedgerEntry.objects.filter(
             member_id=appeal.member_id, covered_end__gt=lo, covered_start__lt=hi
-        ).order_by("seq")
+        )
+        .select_related("member", "reverses")
+        .order_by("seq")
     )
     return disconnects, entries

@@ -248,6 +248,7 @@ NOT_CRAWLED = {
     "appeals:escalate": "POST",
     "members:inbox-read": "POST",
     "portal:feedback": "POST",
+    "compensation:log-cosignature": "POST (witnesses send cosigned checkpoints)",
     # downloads, not pages
     "appeals:bundle": "ZIP",
     "appeals:evidence": "image",
