@@ -6,8 +6,10 @@ with LOG_FORMAT=json every line gunicorn writes is one JSON object (with the
 request id on the access line). Command-line flags still override these."""
 
 import copy
+import logging
 
 from kamen_portal import settings
+from kamen_portal.logging import request_id_var
 
 wsgi_app = "kamen_portal.wsgi"
 # Access lines in the combined format, plus the request id the app returned.
@@ -23,3 +25,16 @@ logconfig_dict["loggers"] |= {
     },
     "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
 }
+
+
+# Python warnings (a missing static directory, a deprecation) become log
+# records in the same format instead of bare lines on stderr; set in the
+# master, so every forked worker inherits it.
+logging.captureWarnings(True)
+
+
+def post_request(worker, req, environ, resp):
+    """Forget the request's id once its access line is written: a request that
+    ended in an error page never reached request_finished, and the worker's
+    next lines (e.g. "Worker exiting") are not that request's."""
+    request_id_var.set("-")

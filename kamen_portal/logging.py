@@ -9,9 +9,13 @@ gunicorn_conf.py) and Celery workers log through the same formatter."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import json
 import logging
+import os
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -117,11 +121,38 @@ def _forget_request_id(**kwargs) -> None:
     request_id_var.set("-")
 
 
+@signals.beat_init.connect(weak=False, dispatch_uid="kamen_capture_warnings_beat")
 @signals.celeryd_init.connect(weak=False, dispatch_uid="kamen_capture_warnings")
 def _warnings_through_logging(**kwargs) -> None:
     # Celery's start-up warnings (e.g. running as root) become log records,
     # so they come out in the configured format instead of raw stderr.
     logging.captureWarnings(True)
+
+
+def _json_say(msg, f=sys.__stderr__):
+    """Celery's shutdown notices ("worker: Warm shutdown (MainProcess)") are
+    written from signal handlers with a bare os.write, around the logging
+    system; under LOG_FORMAT=json they become one JSON line each, written
+    the same lock-free way."""
+    line = {
+        "message": str(msg).strip(),
+        "request_id": "-",
+        "time": datetime.now(tz=UTC).isoformat(timespec="milliseconds"),
+        "level": "WARNING",
+        "logger": "celery.apps.worker",
+    }
+    with contextlib.suppress(OSError, ValueError):
+        os.write(f.fileno(), (json.dumps(line, ensure_ascii=False) + "\n").encode())
+
+
+@signals.celeryd_init.connect(weak=False, dispatch_uid="kamen_json_shutdown_notices")
+def _shutdown_notices_as_json(**kwargs) -> None:
+    from django.conf import settings
+
+    if getattr(settings, "LOG_FORMAT", "text") == "json":
+        from celery.apps import worker as celery_worker
+
+        celery_worker.safe_say = _json_say
 
 
 @signals.worker_ready.connect(weak=False, dispatch_uid="kamen_worker_ready")

@@ -80,3 +80,19 @@ def test_the_access_line_takes_the_request_id_the_response_carried():
         "200",
         0.56,
     )
+
+
+def test_the_shipped_units_log_json_and_the_guide_shows_them_as_they_are():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    base = Path(settings.BASE_DIR)
+    units = {p.name: p.read_text() for p in (base / "deploy" / "systemd").glob("*.service")}
+    assert set(units) == {"kamen-web.service", "kamen-worker@.service", "kamen-beat.service"}
+    assert "-c python:kamen_portal.gunicorn_conf" in units["kamen-web.service"]
+    assert "celery -A kamen_portal --quiet worker" in units["kamen-worker@.service"]
+    assert "celery -A kamen_portal --quiet beat" in units["kamen-beat.service"]
+    guide = (base / "docs" / "deployment.md").read_text()
+    for text in units.values():
+        assert f"```ini\n{text}```" in guide  # the guide quotes each file whole
