@@ -45,6 +45,10 @@ ALLOWED = {
     # The heartbeat store backend (embedded mode): hot per-session state that
     # only the ingest and detection services drive, not domain records.
     "compensation/store.py": "DatabaseStore",
+    # The COPY-based bulk insert services call (ledger entries, outbox
+    # events); off PostgreSQL it is bulk_create. It writes only what a
+    # service hands it.
+    "kamen_portal/bulk.py": "bulk_insert",
     # Rate-limit counters: cache keys, not models (counter_clear deletes one).
     "kamen_portal/cache.py": "counter_clear",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kamen_portal.bulk import bulk_insert
+
 from ..ledger import digest, entry_body, link
 from ..models import LedgerEntry, LedgerHead
 from ..signals import ledger_entries_appended
@@ -26,7 +28,7 @@ def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> 
         )
         entry.hash = link(prev, entry.body_digest)
         prev = entry.hash
-    LedgerEntry.objects.bulk_create(entries)
+    bulk_insert(LedgerEntry, entries)
     LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev)
     # Still under the head lock, in the caller's transaction: the outbox of
     # the layers above records its events in chain order (signals.py).

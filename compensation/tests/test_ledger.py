@@ -3,13 +3,16 @@
 import base64
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from compensation.log_keys import log_origin, log_verifier
 from compensation.models import LedgerEntry, LedgerLogCheckpoint
@@ -254,3 +257,135 @@ def test_the_snippet_published_on_the_ledger_page_verifies_a_downloaded_receipt(
     # ... and when the next checkpoint is due, from the receipt.
     due = json.loads(response.content)["next_checkpoint_due"]
     assert due and f"the next checkpoint is due by {due}" in pending.stderr
+
+
+# --- verify_ledger's fast scan (issue 23) -------------------------------------
+
+_iso_or_none = st.one_of(
+    st.none(),
+    st.datetimes(
+        min_value=datetime(1000, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+        max_value=datetime(9999, 12, 31),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ).map(lambda d: d.isoformat(timespec="microseconds")),
+)
+_text = st.text(max_size=20)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    strings=st.tuples(_text, _text, _text, _text),
+    times=st.tuples(_iso_or_none, _iso_or_none, _iso_or_none, _iso_or_none, _iso_or_none),
+    numbers=st.tuples(st.integers(1, 2**40), st.integers(-(2**31), 2**31), st.integers(0, 99)),
+    reverses=st.one_of(st.none(), st.integers(1, 2**40)),
+    weighting=st.one_of(st.none(), st.just("{}"), st.just('{"b": [1, 2.5], "a": "é"}')),
+    tier=st.sampled_from(["", "gold"]),
+)
+def test_the_scan_encodes_a_row_exactly_as_canonical_does(
+    strings, times, numbers, reverses, weighting, tier
+):
+    """The template that skips json.dumps for plain rows gives the very bytes
+    canonical(body) gives, whatever the strings hold (quotes, controls, CJK)."""
+    from compensation.ledger import _body, _pg_canonical, canonical
+
+    member, kind, source, source_ref = strings
+    covered_start, covered_end, before, after, created = times
+    seq, minutes, policy = numbers
+    public_id = "0b9a4e0e-3c1f-4f43-9d6c-1f2a3b4c5d6e"
+    row = (
+        seq,
+        public_id,
+        member,
+        kind,
+        minutes,
+        source,
+        source_ref,
+        covered_start,
+        covered_end,
+        policy,
+        reverses,
+        before,
+        after,
+        created,
+        weighting,
+        tier,
+    )
+    parsed = {
+        k: datetime.fromisoformat(v) if v else None for k, v in zip("abcde", times, strict=True)
+    }
+    expected = canonical(
+        _body(
+            seq=seq,
+            public_id=public_id,
+            member_no=member,
+            kind=kind,
+            minutes=minutes,
+            source_kind=source,
+            source_ref=source_ref,
+            covered_start=parsed["a"],
+            covered_end=parsed["b"],
+            policy_version=policy,
+            reverses_seq=reverses,
+            expires_before=parsed["c"],
+            expires_after=parsed["d"],
+            created_at=parsed["e"],
+            weighting=json.loads(weighting) if weighting else None,
+            tier=tier,
+        )
+    )
+    assert _pg_canonical(row) == expected
+
+
+def test_the_scan_reads_every_entry_as_its_canonical_body():
+    """On PostgreSQL the database formats the timestamps: whole seconds,
+    other time zones, a reversal, a tier, a weighting and odd text all give
+    the bytes entry_body gives from the model."""
+    from zoneinfo import ZoneInfo
+
+    from compensation.ledger import canonical, entry_body, ledger_pages
+    from compensation.models import LedgerKind, SourceKind
+    from compensation.services.chain import ledger_append
+
+    member = MemberFactory().member
+    expiry = member.expires_at  # the entries below move it and move it back
+    shanghai = T0.astimezone(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)
+    first = LedgerEntry(
+        member_id=member.pk,
+        kind=LedgerKind.ADJUSTMENT,
+        minutes=5,
+        source_kind=SourceKind.MANUAL,
+        source_ref='补偿 "quoted" \\ \x01',
+        covered_start=shanghai,
+        covered_end=shanghai + timedelta(microseconds=7),
+        policy_version=1,
+        expires_before=expiry,
+        expires_after=expiry + timedelta(minutes=5),
+        created_at=T0,
+        weighting={"factor": 0.5, "peak": [1, 2]},
+        tier="gold",
+    )
+    with transaction.atomic():
+        ledger_append([first], member_nos={member.pk: member.member_no})
+    second = LedgerEntry(
+        member_id=member.pk,
+        kind=LedgerKind.REVERSAL,
+        minutes=-5,
+        source_kind=SourceKind.MANUAL,
+        source_ref="undo",
+        policy_version=1,
+        reverses=first,
+        expires_before=expiry + timedelta(minutes=5),
+        expires_after=expiry,
+        created_at=T0 + timedelta(seconds=1),
+    )
+    with transaction.atomic():
+        ledger_append([second], member_nos={member.pk: member.member_no})
+    scanned = {seq: body for page in ledger_pages(batch_size=1) for seq, body, *_ in page}
+    for entry in LedgerEntry.objects.select_related("member", "reverses"):
+        reverses_seq = entry.reverses.seq if entry.reverses_id else None
+        body = entry_body(entry, member_no=entry.member.member_no, reverses_seq=reverses_seq)
+        assert scanned[entry.seq] == canonical(body)
+    from compensation.log_verify import verify_chain_and_log
+
+    (count, problems), (_leaves, _log) = verify_chain_and_log(batch_size=1)
+    assert count == len(scanned) and problems == []

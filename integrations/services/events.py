@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
+from kamen_portal.bulk import bulk_insert, pg_text_array
 from kamen_portal.queue import enqueue_on_commit
 
 from ..models import Event, EventHead, WebhookDelivery, WebhookEndpoint
@@ -44,7 +45,7 @@ def events_record(*, events: list[NewEvent], now: datetime) -> list[Event]:
         EventHead.objects.bulk_create([EventHead(pk=1)], ignore_conflicts=True)
         EventHead.objects.select_for_update().get(pk=1)
         causes = [e.cause for e in events]
-        seen = set(Event.objects.filter(cause__in=causes).values_list("cause", flat=True))
+        seen = _recorded_causes(causes)
         rows = []
         for new in events:
             if new.cause in seen:
@@ -59,9 +60,21 @@ def events_record(*, events: list[NewEvent], now: datetime) -> list[Event]:
                     created_at=now,
                 )
             )
-        Event.objects.bulk_create(rows)
+        bulk_insert(Event, rows)
         deliveries_queue(events=rows, now=now)
         return rows
+
+
+def _recorded_causes(causes: list[str]) -> set[str]:
+    if connection.vendor != "postgresql":
+        return set(Event.objects.filter(cause__in=causes).values_list("cause", flat=True))
+    # One array parameter, not one quoted literal per cause (kamen_portal.bulk).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT cause FROM {Event._meta.db_table} WHERE cause = ANY(%s::text[])",  # noqa: S608
+            [pg_text_array(causes)],
+        )
+        return {cause for (cause,) in cursor.fetchall()}
 
 
 def deliveries_queue(*, events: list[Event], now: datetime) -> list[int]:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from compensation.ledger import reconcile_expiries, verify_chain
-from compensation.log_verify import verify_log
+from compensation.ledger import reconcile_expiries
+from compensation.log_verify import verify_chain_and_log
 
 
 class Command(BaseCommand):
@@ -12,8 +12,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        count, problems = verify_chain()
-        leaves, log_problems = verify_log()
+        (count, problems), (leaves, log_problems) = verify_chain_and_log()
         members, expiry_problems = reconcile_expiries()
         for problem in problems[:20]:
             self.stderr.write(f"entry #{problem.seq}: {problem.message}")
