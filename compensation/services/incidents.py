@@ -32,7 +32,7 @@ from .credit import ClaimRequest, compensation_credit_many
 from .ledger_publish import ledger_checkpoint_soon
 from .policy import policy_current
 
-PAYOUT_CHUNK = 500
+PAYOUT_CHUNK = 2000
 # Incidents whose payout is paid per affected member over the incident window.
 WINDOW_KINDS = (IncidentKind.NODE_SILENT, IncidentKind.OUTAGE, IncidentKind.MAINTENANCE)
 
