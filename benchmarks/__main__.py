@@ -86,6 +86,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes.add_argument(
         "--concurrency", type=int, default=2, help="payout: prefork processes (default 2)"
     )
+    parser.add_argument(
+        "--min-rate",
+        type=float,
+        metavar="R",
+        help="payout: exit non-zero when fewer than R members/s were paid (a CI gate)",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.benchmarks) - set(BENCHMARKS))
     if unknown:
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kamen-bench-run-"))
     failures: list[str] = []
     summaries: list[str] = []
+    gates: list[str] = []
     try:
         with services() as svc:
             configure_environment(svc)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             import django
 
             django.setup()
-            summaries, failures = _run_all(args, Context(svc, args.quick, workdir, args.out))
+            summaries, failures, gates = _run_all(args, Context(svc, args.quick, workdir, args.out))
     finally:
         if failures:
             log(f"server logs kept in {workdir}")
@@ -127,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for name in failures:
         print(f"{name}: FAILED (see the traceback above)")
-    return 1 if failures else 0
+    for missed in gates:
+        print(f"GATE MISSED: {missed}")
+    return 1 if failures or gates else 0
 
 
-def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
+def _run_all(args, ctx: Context) -> tuple[list[str], list[str], list[str]]:
     from django.utils import timezone
 
     from . import (
@@ -165,7 +174,7 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
     needed = max(p.get("members", 0) or p.get("sessions", 0) for p in params.values())
     members = ensure_members(needed, now=timezone.now())
 
-    summaries, failures = [], []
+    summaries, failures, gates = [], [], []
     for name in args.benchmarks:
         log(f"== {name}: {params[name]}")
         started = time.monotonic()
@@ -188,12 +197,18 @@ def _run_all(args, ctx: Context) -> tuple[list[str], list[str]]:
         for t in result["targets"]:
             line += f"\n    target {t['metric']} {t['target']}: {t['value']} -> "
             line += "met" if t["met"] else "MISSED"
+        # A gate (e.g. payout --min-rate) fails the run, unlike a target.
+        gate = getattr(modules[name], "gate", None)
+        missed = gate(result, params[name]) if gate else None
+        if missed:
+            gates.append(missed)
+            line += f"\n    GATE MISSED: {missed}"
         summaries.append(line)
         log(line)
         log(
             f"wrote {path.relative_to(harness.ROOT) if path.is_relative_to(harness.ROOT) else path}"
         )
-    return summaries, failures
+    return summaries, failures, gates
 
 
 if __name__ == "__main__":

@@ -44,7 +44,16 @@ def params_for(args) -> dict:
         "concurrency": args.concurrency if args.pool == "prefork" else 1,
         "outage_minutes": int(OUTAGE.total_seconds() // 60),
         "timeout_s": TIMEOUT_S,
+        "min_rate": args.min_rate,
     }
+
+
+def gate(result: dict, params: dict) -> str | None:
+    """``--min-rate R``: the reason the run fails CI, or None."""
+    rate, floor = result["results"]["members_per_s"], params.get("min_rate")
+    if floor is not None and rate < floor:
+        return f"payout: {rate:,} members/s is below --min-rate {floor:g}"
+    return None
 
 
 def _outage_window(now):

@@ -10,6 +10,7 @@ undone work and enqueues it again.
 import logging
 
 from celery.exceptions import NotRegistered
+from django.core.cache import cache
 from django.db import transaction
 
 from .celery import app as celery_app
@@ -83,3 +84,26 @@ def enqueue_many_on_commit(task: str, arg_lists, *, using: str | None = None) ->
             )
 
     transaction.on_commit(send, using=using)
+
+
+def enqueue_coalesced_on_commit(task: str, *, key: str, within: float) -> None:
+    """After commit, have ``task`` (no arguments) run ``within`` seconds from
+    now, unless a run is already due under ``key``: many commits in a burst
+    (a payout's chunks) cause one run per ``within`` seconds, not one each.
+    The run comes after every commit that was coalesced into it. A lost send
+    (broker or cache down) is covered by the task's own periodic schedule."""
+
+    def send() -> None:
+        try:
+            # add() is atomic: only the first commit of a window schedules.
+            # The run starts a second after the mark expires, so a commit
+            # that saw the mark is always committed before the run starts.
+            if not cache.add(f"coalesce:{key}", 1, timeout=within):
+                return
+            task_named(task).apply_async(countdown=within + 1, retry=False)
+        except Exception:  # noqa: BLE001 - any broker or cache failure; the schedule recovers
+            logger.warning(
+                "Could not schedule %s; its periodic run covers it.", task, exc_info=True
+            )
+
+    transaction.on_commit(send)

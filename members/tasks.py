@@ -5,7 +5,12 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from .services.delivery import TransientEmailError, notification_email_send, notification_relay
+from .services.delivery import (
+    TransientEmailError,
+    notification_email_send,
+    notification_emails_send,
+    notification_relay,
+)
 from .services.exports import export_build, exports_expire, exports_sweep
 
 WORKER_HEARTBEAT_KEY = "celery:worker:last_seen"
@@ -20,12 +25,16 @@ def record_worker_heartbeat() -> None:
 
 @shared_task(ignore_result=True)
 def send_notification_emails(notification_ids: list[int]) -> None:
-    """Send a batch; a failing email is retried on its own, with backoff."""
-    for notification_id in notification_ids:
-        try:
-            notification_email_send(notification_id=notification_id, now=timezone.now())
-        except TransientEmailError as exc:
-            send_notification_email.apply_async(args=(notification_id,), countdown=exc.retry_in)
+    """Send a batch over one SMTP connection; a failing email is retried on
+    its own, with backoff; if the batch stopped (the server is down), the
+    untried rest is sent again as a batch after the same back-off."""
+    outcome = notification_emails_send(notification_ids=notification_ids, now=timezone.now())
+    for notification_id, retry_in in outcome.retry.items():
+        send_notification_email.apply_async(args=(notification_id,), countdown=retry_in)
+    if outcome.released:
+        send_notification_emails.apply_async(
+            args=(outcome.released,), countdown=max(outcome.retry.values(), default=30)
+        )
 
 
 @shared_task(ignore_result=True)

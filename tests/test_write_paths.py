@@ -48,7 +48,7 @@ ALLOWED = {
     # The COPY-based bulk insert services call (ledger entries, outbox
     # events); off PostgreSQL it is bulk_create. It writes only what a
     # service hands it.
-    "kamen_portal/bulk.py": "bulk_insert",
+    "kamen_portal/bulk.py": "copy_insert",
     # Rate-limit counters: cache keys, not models (counter_clear deletes one).
     "kamen_portal/cache.py": "counter_clear",
 }

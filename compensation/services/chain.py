@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kamen_portal.bulk import bulk_insert
+from kamen_portal.bulk import copy_insert
 
 from ..ledger import digest, entry_body, link
 from ..models import LedgerEntry, LedgerHead
@@ -28,7 +28,7 @@ def ledger_append(entries: list[LedgerEntry], *, member_nos: dict[int, str]) -> 
         )
         entry.hash = link(prev, entry.body_digest)
         prev = entry.hash
-    bulk_insert(LedgerEntry, entries)
+    copy_insert(entries)
     LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev)
     # Still under the head lock, in the caller's transaction: the outbox of
     # the layers above records its events in chain order (signals.py).

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
+from kamen_portal.bulk import copy_insert
 from members.models import MemberProfile, MemberStatus
 from members.services.notify import notify_many
 
@@ -335,13 +336,21 @@ def _credit_many_locked(requests: list[ClaimRequest], now: datetime) -> list[Cla
             # Re-assigning the now-saved entry sets entry_id and keeps the
             # cached object (reading .entry later costs no query).
             claim.entry = claim.entry
-    Claim.objects.bulk_create(claims)
-    CoveredSpan.objects.bulk_create(
-        CoveredSpan(
-            member_id=claim.member_id, claim_id=claim.pk, entry_id=claim.entry_id, start=s, end=e
-        )
-        for claim, new in spans
-        for s, e in new
+    # By COPY on PostgreSQL: the JSON interval lists of 500 claims were the
+    # slowest part of bulk_create's UNNEST (kamen_portal.bulk).
+    copy_insert(claims)
+    copy_insert(
+        [
+            CoveredSpan(
+                member_id=claim.member_id,
+                claim_id=claim.pk,
+                entry_id=claim.entry_id,
+                start=s,
+                end=e,
+            )
+            for claim, new in spans
+            for s, e in new
+        ]
     )
     coupons = _issue_coupons(claims, members=members, policy=policy, now=now)
     notify_many(

@@ -29,9 +29,10 @@ from ..models import (
 )
 from ..store import get_store, split_key
 from .credit import ClaimRequest, compensation_credit_many
+from .ledger_publish import ledger_checkpoint_soon
 from .policy import policy_current
 
-PAYOUT_CHUNK = 500
+PAYOUT_CHUNK = 2000
 # Incidents whose payout is paid per affected member over the incident window.
 WINDOW_KINDS = (IncidentKind.NODE_SILENT, IncidentKind.OUTAGE, IncidentKind.MAINTENANCE)
 
@@ -290,6 +291,10 @@ def incident_pay_members(*, incident_id: int, member_ids: list[int], now: dateti
         paid = Claim.objects.filter(source_kind=SourceKind.INCIDENT, source_ref=ref).count()
         if paid >= IncidentMember.objects.filter(incident=incident).count():
             Incident.objects.filter(pk=incident.pk).update(payout_state=PayoutState.DONE)
+        if any(c.entry_id for c in claims):
+            # Issue 23: the chunk's entries get a signed checkpoint soon
+            # after this commit (coalesced over the payout's chunks).
+            ledger_checkpoint_soon()
     return len(claims)
 
 

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from kamen_portal.queue import task_named
 
-_NAMED = re.compile(r"enqueue_(?:on_commit|now)\(\s*\"([\w.]+)\"")
+_NAMED = re.compile(r"enqueue_(?:on_commit|now|coalesced_on_commit)\(\s*\"([\w.]+)\"")
 
 
 def test_every_task_a_service_names_is_registered():

@@ -11,16 +11,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -187,42 +189,153 @@ def notification_email_send(*, notification_id: int, now: datetime) -> bool:
         # The database went away right after the claim: nothing was sent, so
         # give the row back (the relay sends it within minutes) instead of
         # leaving it "sending" for the whole lease.
-        _record(notification_id, email_status=EmailStatus.PENDING, email_claimed_at=None)
+        _record([notification_id], email_status=EmailStatus.PENDING, email_claimed_at=None)
         raise
     try:
         _email_for(notification).send()
     except Exception as exc:  # noqa: BLE001 - any SMTP/network failure is retried, then recorded
-        attempts = notification.email_attempts + 1
-        failed = attempts >= email_max_attempts()
-        retry_in = backoff_seconds(attempts)
-        _record(
-            notification_id,
-            email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
-            email_attempts=attempts,
-            email_error=f"{type(exc).__name__}: {exc}"[:300],
-            email_claimed_at=None,
-            email_retry_at=None if failed else now + timedelta(seconds=retry_in),
-        )
-        logger.warning(
-            "Email for notification %s failed (attempt %s)",
-            notification_id,
-            attempts,
-            exc_info=True,
-        )
-        if failed:
+        retry_in = _record_failure(notification, exc, now=now)
+        if retry_in is None:
             return False
         raise TransientEmailError(retry_in) from exc
-    _record(
-        notification_id,
-        email_status=EmailStatus.SENT,
-        emailed_at=now,
-        email_attempts=notification.email_attempts + 1,
-        email_retry_at=None,
-    )
+    _record_sent([notification_id], now=now)
     return True
 
 
-def _record(notification_id: int, **fields) -> None:
+def _record_failure(notification: Notification, exc: Exception, *, now: datetime) -> float | None:
+    """Record a failed attempt: pending again with its next attempt on
+    record, or failed for good. Returns the back-off, None when given up."""
+    attempts = notification.email_attempts + 1
+    failed = attempts >= email_max_attempts()
+    retry_in = backoff_seconds(attempts)
+    _record(
+        [notification.pk],
+        email_status=EmailStatus.FAILED if failed else EmailStatus.PENDING,
+        email_attempts=attempts,
+        email_error=f"{type(exc).__name__}: {exc}"[:300],
+        email_claimed_at=None,
+        email_retry_at=None if failed else now + timedelta(seconds=retry_in),
+    )
+    logger.warning(
+        "Email for notification %s failed (attempt %s)", notification.pk, attempts, exc_info=True
+    )
+    return None if failed else retry_in
+
+
+def _record_sent(ids: list[int], *, now: datetime) -> None:
+    if ids:
+        _record(
+            ids,
+            email_status=EmailStatus.SENT,
+            emailed_at=now,
+            email_attempts=F("email_attempts") + 1,
+            email_retry_at=None,
+        )
+
+
+# A batch stops after this many failed sends in a row: the server is down,
+# and the rest wait for their own retry instead of each costing a timeout.
+BATCH_FAILURES_IN_A_ROW = 2
+# Sent e-mails are recorded in groups of this many: one UPDATE per group, and
+# a worker killed mid-batch leaves at most this many "sending" that the relay
+# sends again after the lease (their fixed Message-ID lets mail systems drop
+# the duplicate), as a kill between send and record always could.
+RECORD_SENT_EVERY = 100
+
+
+@dataclass
+class BatchOutcome:
+    sent: list[int] = field(default_factory=list)
+    # Failed attempts still to be retried, with their back-off in seconds.
+    retry: dict[int, float] = field(default_factory=dict)
+    # Claimed but not tried (the batch stopped): pending again, no attempt counted.
+    released: list[int] = field(default_factory=list)
+
+
+def _claim_many(ids: list[int], *, now: datetime) -> list[int]:
+    """Claim the pending rows among ``ids`` (pending -> sending), in one
+    short transaction. Rows another sender holds locked are skipped: that
+    sender claims them (or finds them no longer pending)."""
+    with transaction.atomic():
+        claimed = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, email_status=EmailStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if claimed:
+            Notification.objects.filter(pk__in=claimed).update(
+                email_status=EmailStatus.SENDING, email_claimed_at=now
+            )
+    return claimed
+
+
+def notification_emails_send(*, notification_ids: list[int], now: datetime) -> BatchOutcome:
+    """Send many notifications' emails over one SMTP connection, with the
+    guarantees of ``notification_email_send``: only rows this call claimed
+    (pending -> sending) are sent, each at most once per claim; a sent one is
+    recorded "sent" (in groups), a failed one pending with its back-off (or
+    failed for good), and when the batch stops early the untried rest is
+    given back as pending without an attempt counted."""
+    outcome = BatchOutcome()
+    claimed = _claim_many(list(notification_ids), now=now)
+    if not claimed:
+        return outcome
+    try:
+        rows = list(
+            Notification.objects.select_related("user__member", "subscriber")
+            .filter(pk__in=claimed)
+            .order_by("pk")
+        )
+    except (OperationalError, InterfaceError):
+        _record(claimed, email_status=EmailStatus.PENDING, email_claimed_at=None)
+        raise
+    untried = {n.pk for n in rows}
+    recorded = 0
+    smtp = get_connection()
+    failures_in_a_row = 0
+    try:
+        for notification in rows:
+            untried.discard(notification.pk)
+            try:
+                message = _email_for(notification)
+                # Opened here, not by send_messages (which closes a connection
+                # it opened itself): one connection for the whole batch.
+                # Both raise on failure (fail_silently is off).
+                smtp.open()
+                smtp.send_messages([message])
+            except Exception as exc:  # noqa: BLE001 - any SMTP/network failure, as above
+                retry_in = _record_failure(notification, exc, now=now)
+                if retry_in is not None:
+                    outcome.retry[notification.pk] = retry_in
+                _close_quietly(smtp)  # the next send connects afresh
+                failures_in_a_row += 1
+                if failures_in_a_row >= BATCH_FAILURES_IN_A_ROW:
+                    break
+                continue
+            failures_in_a_row = 0
+            outcome.sent.append(notification.pk)
+            if len(outcome.sent) - recorded >= RECORD_SENT_EVERY:
+                _record_sent(outcome.sent[recorded:], now=now)
+                recorded = len(outcome.sent)
+    finally:
+        # Also on an unexpected error: what went out is recorded sent, what
+        # was never tried goes back to pending (the relay resends it).
+        _close_quietly(smtp)
+        _record_sent(outcome.sent[recorded:], now=now)
+        if untried:
+            outcome.released = sorted(untried)
+            _record(outcome.released, email_status=EmailStatus.PENDING, email_claimed_at=None)
+    return outcome
+
+
+def _close_quietly(smtp) -> None:
+    # Closing a broken connection may fail too; there is nothing left to do.
+    with contextlib.suppress(Exception):
+        smtp.close()
+
+
+def _record(notification_ids: list[int], **fields) -> None:
     """Record what a send did. Once the SMTP server has answered, losing the
     answer to a database restart would leave the row "sending", and after
     the lease a delivered e-mail would go out again: so the update is retried
@@ -231,7 +344,7 @@ def _record(notification_id: int, **fields) -> None:
     deadline = time.monotonic() + RECORD_FOR.total_seconds()
     while True:
         try:
-            Notification.objects.filter(pk=notification_id).update(**fields)
+            Notification.objects.filter(pk__in=notification_ids).update(**fields)
             return
         except (OperationalError, InterfaceError):
             if connection.in_atomic_block or time.monotonic() > deadline:

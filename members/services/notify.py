@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone as djtz
 from django.utils import translation
 
+from kamen_portal.bulk import copy_insert
 from kamen_portal.queue import enqueue_on_commit
 
 from ..models import (
@@ -99,6 +100,23 @@ def _row(
     )
 
 
+def _insert(rows: list[Notification]) -> list[int]:
+    """Insert ``rows``, skipping any whose ``dedupe_key`` exists, and return
+    the ids of the e-mails to send. On PostgreSQL by COPY (see
+    kamen_portal.bulk): the pending rows inserted now; an earlier row
+    still pending is the relay's to send if its own enqueue was lost."""
+    inserted = copy_insert(rows, ignore_conflicts=True)
+    if all(r.pk is not None for r in inserted):
+        return [r.pk for r in inserted if r.email_status == EmailStatus.PENDING]
+    # bulk_create (SQLite) does not tell which rows a conflict skipped.
+    return list(
+        Notification.objects.filter(
+            dedupe_key__in=[r.dedupe_key for r in rows if r.email_status == EmailStatus.PENDING],
+            email_status=EmailStatus.PENDING,
+        ).values_list("pk", flat=True)
+    )
+
+
 def enqueue_emails(ids: list[int]) -> None:
     """Email the recorded notifications after commit, 500 per task."""
     for start in range(0, len(ids), 500):
@@ -147,17 +165,7 @@ def notify_many(*, messages: list[Message], now: datetime) -> list[Notification]
                 now=now,
             )
         )
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    enqueue_emails(
-        list(
-            Notification.objects.filter(
-                dedupe_key__in=[
-                    r.dedupe_key for r in rows if r.email_status == EmailStatus.PENDING
-                ],
-                email_status=EmailStatus.PENDING,
-            ).values_list("pk", flat=True)
-        )
-    )
+    enqueue_emails(_insert(rows))
     return rows
 
 
@@ -194,17 +202,7 @@ def notify_broadcast(
                 now=now,
             )
         )
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-    enqueue_emails(
-        list(
-            Notification.objects.filter(
-                user_id__in=user_ids,
-                kind=kind,
-                dedupe_key__startswith=f"{key_prefix}:",
-                email_status=EmailStatus.PENDING,
-            ).values_list("pk", flat=True)
-        )
-    )
+    enqueue_emails(_insert(rows))
     return len(rows)
 
 
@@ -277,14 +275,6 @@ def _notify_email_subscribers(*, kind: str, key_prefix: str, render, now: dateti
                 )
             )
         with transaction.atomic():
-            Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-            enqueue_emails(
-                list(
-                    Notification.objects.filter(
-                        dedupe_key__in=[r.dedupe_key for r in rows],
-                        email_status=EmailStatus.PENDING,
-                    ).values_list("pk", flat=True)
-                )
-            )
+            enqueue_emails(_insert(rows))
         recorded += len(rows)
     return recorded

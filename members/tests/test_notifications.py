@@ -6,6 +6,7 @@ from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from members.services.delivery import (
     backoff_ceiling,
     email_max_attempts,
     notification_email_send,
+    notification_emails_send,
     notification_relay,
     unsubscribe_token,
 )
@@ -359,3 +361,109 @@ def test_the_attempt_count_fits_its_column_whatever_the_window(settings):
     settings.EMAIL_RETRY_HOURS = 100_000
     settings.EMAIL_RETRY_MAX_DELAY = 30
     assert email_max_attempts() == 30_000 < 32_767
+
+
+class FlakyBackend(locmem.EmailBackend):
+    """Delivers until ``fail_from`` messages went out, then refuses the
+    next ``failures`` sends; counts the connections made."""
+
+    fail_from = 0
+    failures = 0
+    connections = 0
+
+    def __init__(self, *args, **kwargs):
+        FlakyBackend.connections += 1
+        super().__init__(*args, **kwargs)
+
+    def send_messages(self, messages):
+        if len(mail.outbox) >= FlakyBackend.fail_from and FlakyBackend.failures > 0:
+            FlakyBackend.failures -= 1
+            raise SMTPServerDisconnected("connection lost")
+        return super().send_messages(messages)
+
+
+@pytest.fixture
+def flaky(settings):
+    settings.EMAIL_BACKEND = "members.tests.test_notifications.FlakyBackend"
+    FlakyBackend.fail_from, FlakyBackend.failures, FlakyBackend.connections = 0, 0, 0
+    return FlakyBackend
+
+
+def _pending(n):
+    member = MemberFactory().member
+    for i in range(n):
+        _notify(_message(member=member, key=f"batch-{i}"))  # not sent: no commit
+    return list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def _delivered_ids():
+    return sorted(
+        int(m.extra_headers["Message-ID"].split("-")[1].split("@")[0]) for m in mail.outbox
+    )
+
+
+def test_a_batch_goes_over_one_connection_and_a_second_run_sends_nothing(flaky):
+    ids = _pending(5)
+    outcome = notification_emails_send(notification_ids=ids, now=timezone.now())
+    assert outcome.sent == ids and not outcome.retry and not outcome.released
+    assert flaky.connections == 1
+    again = notification_emails_send(notification_ids=ids, now=timezone.now())
+    assert again.sent == []
+    assert _delivered_ids() == ids
+    rows = Notification.objects.filter(pk__in=ids)
+    assert {(r.email_status, r.email_attempts) for r in rows} == {(EmailStatus.SENT, 1)}
+
+
+def test_an_smtp_failure_mid_batch_loses_no_mail_and_sends_none_twice(flaky):
+    ids = _pending(6)
+    flaky.fail_from, flaky.failures = 2, 2  # two delivered, then the server goes away
+    now = timezone.now()
+    outcome = notification_emails_send(notification_ids=ids, now=now)
+    assert outcome.sent == ids[:2]
+    assert sorted(outcome.retry) == ids[2:4]  # tried and failed: back-off on record
+    assert outcome.released == ids[4:]  # never tried: given back, no attempt counted
+    state = {
+        r.pk: (r.email_status, r.email_attempts, r.email_retry_at is not None)
+        for r in Notification.objects.filter(pk__in=ids)
+    }
+    assert [state[i] for i in ids] == [
+        (EmailStatus.SENT, 1, False),
+        (EmailStatus.SENT, 1, False),
+        (EmailStatus.PENDING, 1, True),
+        (EmailStatus.PENDING, 1, True),
+        (EmailStatus.PENDING, 0, False),
+        (EmailStatus.PENDING, 0, False),
+    ]
+    # The server is back: the whole batch again delivers only what is missing.
+    notification_emails_send(notification_ids=ids, now=now)
+    assert _delivered_ids() == ids
+    assert set(Notification.objects.values_list("email_status", flat=True)) == {EmailStatus.SENT}
+
+
+def test_one_refused_mail_does_not_stop_the_batch(flaky):
+    ids = _pending(4)
+    flaky.fail_from, flaky.failures = 1, 1
+    outcome = notification_emails_send(notification_ids=ids, now=timezone.now())
+    assert outcome.sent == [ids[0], *ids[2:]]
+    assert list(outcome.retry) == [ids[1]] and outcome.released == []
+
+
+def test_the_batch_task_retries_failures_and_the_untried_rest_each_once(flaky):
+    from members.tasks import send_notification_emails
+
+    ids = _pending(5)
+    flaky.fail_from, flaky.failures = 1, 2
+    # Eager: the retries run at once, after the server came back.
+    send_notification_emails(ids)
+    assert _delivered_ids() == ids
+    assert set(Notification.objects.values_list("email_status", flat=True)) == {EmailStatus.SENT}
+
+
+def test_a_row_another_sender_claimed_is_not_sent_again(flaky):
+    ids = _pending(3)
+    Notification.objects.filter(pk=ids[1]).update(
+        email_status=EmailStatus.SENDING, email_claimed_at=timezone.now()
+    )
+    outcome = notification_emails_send(notification_ids=ids, now=timezone.now())
+    assert outcome.sent == [ids[0], ids[2]]
+    assert _delivered_ids() == [ids[0], ids[2]]

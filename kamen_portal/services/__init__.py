@@ -1,0 +1,1 @@
+"""Write helpers shared by every app's services (kamen_portal sits under all)."""
