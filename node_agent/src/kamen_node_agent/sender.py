@@ -22,10 +22,11 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from . import __version__
+from ._compat import UTC
 from .buffer import Buffer, Stored
 
 logger = logging.getLogger("kamen_node_agent")
