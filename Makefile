@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PORT   ?= 8000
 
-.PHONY: run test test-fast bench chaos chaos-quick restore-drill lint format messages compilemessages migrate seed install install-dev clean
+.PHONY: node-agent-dist run test test-fast bench chaos chaos-quick restore-drill lint format messages compilemessages migrate seed install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -81,3 +81,7 @@ format: install-dev
 
 clean:
 	rm -rf var test-output .pytest_cache
+
+# The node agent's wheel and single-file zipapp (dist/), for nodes on Python 3.9+.
+node-agent-dist:
+	PYTHON=$(PYTHON) scripts/node_agent_dist.sh dist

@@ -34,6 +34,7 @@ _SLOW_PATHS = (
     "tests/contract/",
     "tests/node_agent/test_agent_e2e.py",
     "tests/test_json_logs_run.py",
+    "tests/node_agent/test_agent_pythons.py",
     "compensation/tests/test_faults.py",
     "members/tests/test_notifications_real.py",
     "kamen_portal/tests/test_layers.py",

@@ -243,3 +243,27 @@ def test_bad_event_lines_are_refused_with_the_reason(line, error):
 def test_an_event_without_a_time_takes_the_agents_clock():
     event = parse_line('{"member": "KM1", "session": "s"}', now=T0)
     assert event.at == T0 and event.state == "alive"
+
+
+def test_after_an_outage_the_agent_logs_how_long_and_how_much_it_replayed(tmp_path, portal, caplog):
+    server = portal([(503, {}, {})] * 3)
+    buffer = Buffer(tmp_path / "buffer.sqlite3")
+    buffer.add(_events(25), now=T0)
+    ticks = iter(range(0, 1000, 20))  # each clock reading is 20 s later
+    sender = _sender(buffer, server.url, batch_size=10, clock=lambda: next(ticks))
+    with caplog.at_level("INFO", logger="kamen_node_agent"):
+        sender.drain()
+    assert server.answers == [503, 503, 503, 202, 202, 202]
+    resumed = [r.getMessage() for r in caplog.records if "resumed" in r.getMessage()]
+    # First failure read the clock at 0 s, the first 202 at 20 s; all 25
+    # buffered events were the backlog.
+    assert resumed == ["delivery resumed after 20 s, 25 events replayed"]
+
+
+def test_no_resumed_line_when_nothing_failed(tmp_path, portal, caplog):
+    server = portal()
+    buffer = Buffer(tmp_path / "buffer.sqlite3")
+    buffer.add(_events(5), now=T0)
+    with caplog.at_level("INFO", logger="kamen_node_agent"):
+        _sender(buffer, server.url).drain()
+    assert not [r for r in caplog.records if "resumed" in r.getMessage()]

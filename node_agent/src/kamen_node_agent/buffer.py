@@ -13,8 +13,10 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+
+from ._compat import UTC
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -21,9 +21,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from . import __version__
+from ._compat import UTC
 
 MAX_BATCH = 1000
 

@@ -19,13 +19,15 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from . import __version__
+from ._compat import UTC
 from .buffer import Buffer, Stored
 
 logger = logging.getLogger("kamen_node_agent")
@@ -130,6 +132,7 @@ class Sender:
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
         sleep=None,
+        clock=time.monotonic,
     ):
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch size must be 1..{MAX_BATCH}")
@@ -143,6 +146,14 @@ class Sender:
         # observe them).
         self._sleep = sleep or self._interruptible_sleep
         self.sent = 0
+        self.clock = clock
+        # Outage bookkeeping for the one "delivery resumed" line an operator
+        # looks for: when the first failure happened, and once the portal
+        # answers again, how much backlog is left to replay.
+        self._failing_since: float | None = None
+        self._resumed_after = 0.0
+        self._replay_left: int | None = None
+        self._replayed = 0
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.stop.wait(seconds)
@@ -174,13 +185,20 @@ class Sender:
             try:
                 reply = self.client.post([s.heartbeat for s in batch])
             except OSError as exc:
+                if self._failing_since is None:
+                    self._failing_since = self.clock()
                 delay = self.backoff.next_delay()
                 logger.warning("portal unreachable (%s); retrying in %.1f s", exc, delay)
                 self._sleep(delay)
                 continue
             if reply.status == 202:
+                if self._failing_since is not None:
+                    self._resumed_after = self.clock() - self._failing_since
+                    self._failing_since = None
+                    self._replay_left, self._replayed = self.buffer.pending(), 0
                 self._accepted(batch, reply.body)
                 self.backoff.reset()
+                self._replay_progress(len(batch))
                 return
             if reply.status == 429:
                 delay = reply.retry_after if reply.retry_after is not None else None
@@ -202,6 +220,8 @@ class Sender:
                 logger.error("portal refuses %s: %s", batch[0].heartbeat, error)
                 self.buffer.reject([(batch[0], error)], now=datetime.now(UTC))
                 return
+            if self._failing_since is None:  # 5xx, 401/403: the portal is not taking them
+                self._failing_since = self.clock()
             delay = self.backoff.next_delay()
             logger.warning(
                 "portal answered %s (%s); retrying in %.1f s",
@@ -210,6 +230,21 @@ class Sender:
                 delay,
             )
             self._sleep(delay)
+
+    def _replay_progress(self, delivered: int) -> None:
+        """Log once the backlog that built up during an outage is delivered
+        (oldest first, so it leaves before anything that arrived after)."""
+        if self._replay_left is None:
+            return
+        self._replayed += delivered
+        self._replay_left -= delivered
+        if self._replay_left <= 0 or self.buffer.pending() == 0:
+            logger.info(
+                "delivery resumed after %.0f s, %d events replayed",
+                self._resumed_after,
+                self._replayed,
+            )
+            self._replay_left = None
 
     def _accepted(self, batch: list[Stored], body: dict) -> None:
         rejected = {}

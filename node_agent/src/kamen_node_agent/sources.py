@@ -11,9 +11,10 @@ import socketserver
 import stat
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from ._compat import UTC
 from .buffer import Buffer, Event
 from .events import BadEvent, parse_line
 
