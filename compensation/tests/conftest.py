@@ -14,6 +14,23 @@ from members.tests.factories import MemberFactory
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
+def credit_disconnects(members, start: int, n: int, *, prefix: str, now: datetime) -> None:
+    """``n`` ten-minute disconnect credits ``start .. start + n - 1``, spread
+    over ``members`` in turn, 20 minutes apart from T0: entries for the
+    ledger and its log, without the detection pipeline."""
+    from compensation.services.credit import compensation_credit
+
+    for i in range(start, start + n):
+        compensation_credit(
+            member_id=members[i % len(members)].pk,
+            intervals=[(T0 + timedelta(minutes=i * 20), T0 + timedelta(minutes=i * 20 + 10))],
+            source_kind="disconnect",
+            source_ref=f"{prefix}-{i}",
+            idempotency_key=f"{prefix}-{i}",
+            now=now,
+        )
+
+
 @pytest.fixture(autouse=True)
 def eager_celery():
     celery_app.conf.task_always_eager = True

@@ -11,10 +11,9 @@ from django.db import connection
 
 from compensation.log_keys import log_signer, log_verifier
 from compensation.models import LedgerLogCheckpoint, LedgerLogCosignature
-from compensation.services.credit import compensation_credit
 from compensation.services.ledger_publish import ledger_publish_head
 from compensation.services.witnesses import CosignatureError, ledger_log_cosignature_add
-from compensation.tests.conftest import T0
+from compensation.tests.conftest import T0, credit_disconnects
 from compensation.tlog_notes import (
     ALG_COSIGNATURE_V1,
     Checkpoint,
@@ -40,15 +39,7 @@ def witness(settings):
 
 def _checkpoint(n=3) -> LedgerLogCheckpoint:
     members = [MemberFactory().member for _ in range(2)]
-    for i in range(n):
-        compensation_credit(
-            member_id=members[i % 2].pk,
-            intervals=[(T0 + timedelta(minutes=i * 20), T0 + timedelta(minutes=i * 20 + 10))],
-            source_kind="disconnect",
-            source_ref=f"w-{i}",
-            idempotency_key=f"w-{i}",
-            now=NOW,
-        )
+    credit_disconnects(members, LedgerLogCheckpoint.objects.count() * 10, n, prefix="w", now=NOW)
     ledger_publish_head(now=NOW)
     return LedgerLogCheckpoint.objects.order_by("-size").first()
 

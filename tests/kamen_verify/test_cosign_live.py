@@ -9,9 +9,8 @@ import pytest
 from kamen_verify.__main__ import main
 
 from compensation.models import LedgerLogCosignature
-from compensation.services.credit import compensation_credit
 from compensation.services.ledger_publish import ledger_publish_head
-from compensation.tests.conftest import T0
+from compensation.tests.conftest import T0, credit_disconnects
 from compensation.tlog_notes import open_checkpoint, parse_verifier_key
 from members.tests.factories import MemberFactory
 
@@ -20,15 +19,7 @@ NOW = T0 + timedelta(hours=3)
 
 
 def _credits(members, start, n):
-    for i in range(start, start + n):
-        compensation_credit(
-            member_id=members[i % len(members)].pk,
-            intervals=[(T0 + timedelta(minutes=i * 20), T0 + timedelta(minutes=i * 20 + 10))],
-            source_kind="disconnect",
-            source_ref=f"cw-{i}",
-            idempotency_key=f"cw-{i}",
-            now=NOW,
-        )
+    credit_disconnects(members, start, n, prefix="cw", now=NOW)
 
 
 def _get(url: str) -> str:
